@@ -1,0 +1,198 @@
+"""MNIST on the training device: verified idx files in, one normalized tensor per split out.
+
+Files live in torchvision's layout, ``<root>/MNIST/raw/<name>`` or ``<name>.gz``. Every file is
+checked (size, MD5 of the uncompressed bytes, idx magic number and shape) before training starts.
+Batches are index slices of a tensor that already sits on the device, and augmentation runs
+batched on that device, so the training loop has no DataLoader and no per-image Python work.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import math
+import os
+import struct
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .errors import UserError
+from .files import atomic_write
+
+ENV_VAR = "MNISTLIB_DATA"
+
+
+@dataclass(frozen=True)
+class IdxFile:
+    md5: str  # of the uncompressed file, as published
+    size: int
+    magic: int
+    shape: tuple[int, ...]
+
+
+FILES = {
+    "train-images-idx3-ubyte": IdxFile("6bbc9ace898e44ae57da46a324031adb", 47040016, 2051, (60000, 28, 28)),
+    "train-labels-idx1-ubyte": IdxFile("a25bea736e30d166cdddb491f175f624", 60008, 2049, (60000,)),
+    "t10k-images-idx3-ubyte": IdxFile("2646ac647ad5339dbf082846283269ea", 7840016, 2051, (10000, 28, 28)),
+    "t10k-labels-idx1-ubyte": IdxFile("27ae3e4e09519cfbb04c329615203637", 10008, 2049, (10000,)),
+}
+
+# torchvision's list; the old yann.lecun.com mirror answers 403, so the S3 copy comes first.
+MIRRORS = ["https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"]
+
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """The folder holding ``MNIST/raw``: the argument, else $MNISTLIB_DATA, else ~/.cache/mnistlib."""
+    if root is None:
+        root = os.environ.get(ENV_VAR) or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mnistlib"
+    return Path(root).expanduser()
+
+
+def _find(raw: Path, name: str) -> Path | None:
+    for candidate in (raw / name, raw / f"{name}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_idx(path: Path, spec: IdxFile) -> torch.Tensor:
+    """Read one idx file (plain or .gz) after checking it against the published size and MD5."""
+    try:
+        data = path.read_bytes()
+        if path.suffix == ".gz":
+            data = gzip.decompress(data)
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise UserError(f"corrupt MNIST file {path}: cannot read it ({exc})") from None
+    if len(data) != spec.size:
+        raise UserError(f"corrupt MNIST file {path}: {len(data)} bytes, expected {spec.size} (truncated?)")
+    digest = hashlib.md5(data).hexdigest()
+    if digest != spec.md5:
+        raise UserError(f"corrupt MNIST file {path}: MD5 {digest}, expected {spec.md5}")
+    magic, *dims = struct.unpack(f">{1 + len(spec.shape)}I", data[: 4 * (1 + len(spec.shape))])
+    if magic != spec.magic or tuple(dims) != spec.shape:
+        raise UserError(
+            f"corrupt MNIST file {path}: idx header {magic} {dims}, expected {spec.magic} {list(spec.shape)}"
+        )
+    offset = 4 * (1 + len(spec.shape))
+    return torch.frombuffer(bytearray(data[offset:]), dtype=torch.uint8).reshape(spec.shape)
+
+
+def _download(raw: Path, names: list[str]) -> None:
+    """Fetch ``<name>.gz`` from the mirrors into ``raw``; each file appears whole or not at all."""
+    for name in names:
+        errors = []
+        for mirror in MIRRORS:
+            try:
+                with urllib.request.urlopen(f"{mirror}{name}.gz", timeout=30) as response:
+                    payload = response.read()
+                gzip.decompress(payload)  # a cut-off transfer fails here, before it reaches the folder
+            except Exception as exc:  # noqa: BLE001 - any failure means: try the next mirror
+                errors.append(f"{mirror}: {exc}")
+                continue
+            raw.mkdir(parents=True, exist_ok=True)
+            atomic_write(raw / f"{name}.gz", lambda f, payload=payload: f.write(payload))
+            break
+        else:
+            raise OSError("; ".join(errors))
+
+
+def load_raw(root: str | os.PathLike | None = None, download: bool = True) -> dict[str, torch.Tensor]:
+    """The four verified MNIST arrays as uint8 CPU tensors, keyed by file name."""
+    raw = data_root(root) / "MNIST" / "raw"
+    missing = [name for name in FILES if _find(raw, name) is None]
+    if missing:
+        reason = "download disabled"
+        if download:
+            try:
+                _download(raw, missing)
+                reason = ""
+            except OSError as exc:
+                reason = f"download failed: {exc}"
+        if reason:
+            raise UserError(
+                f"MNIST files missing in {raw}: {', '.join(missing)} (plain or .gz); {reason}. "
+                f"Put the four files there or set {ENV_VAR} to a folder that holds MNIST/raw/"
+            )
+    return {name: read_idx(_find(raw, name), spec) for name, spec in FILES.items()}
+
+
+@dataclass
+class Split:
+    """One split on the device: normalized images (N, 1, 28, 28) float32 and labels (N,) int64."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def batches(self, batch_size: int, shuffle: bool = False):
+        """Yield (images, labels) mini-batches as index slices; the last one may be smaller."""
+        n = len(self)
+        order = torch.randperm(n, device=self.labels.device) if shuffle else None
+        for start in range(0, n, batch_size):
+            if order is None:
+                yield self.images[start : start + batch_size], self.labels[start : start + batch_size]
+            else:
+                idx = order[start : start + batch_size]
+                yield self.images[idx], self.labels[idx]
+
+
+@dataclass
+class MNIST:
+    train: Split
+    test: Split
+    mean: float
+    std: float
+
+    @property
+    def background(self) -> float:
+        """The value of a black pixel after normalization."""
+        return -self.mean / self.std
+
+
+def load(
+    device: str | torch.device = "cpu",
+    root: str | os.PathLike | None = None,
+    train_size: int | None = None,
+    download: bool = True,
+) -> MNIST:
+    """Load, verify and normalize MNIST onto ``device``.
+
+    ``train_size`` keeps the first that many training images (quick mode). Mean and std come from
+    the full training set, so a subset is normalized exactly like the full data.
+    """
+    raw = load_raw(root, download)
+    train = raw["train-images-idx3-ubyte"].float().div_(255)
+    mean, std = train.mean().item(), train.std().item()
+
+    def to_split(images: torch.Tensor, labels: torch.Tensor) -> Split:
+        images = ((images.float() / 255 - mean) / std).unsqueeze(1)
+        return Split(images.to(device), labels.long().to(device))
+
+    n = train_size or len(train)
+    return MNIST(
+        train=to_split(raw["train-images-idx3-ubyte"][:n], raw["train-labels-idx1-ubyte"][:n]),
+        test=to_split(raw["t10k-images-idx3-ubyte"], raw["t10k-labels-idx1-ubyte"]),
+        mean=mean,
+        std=std,
+    )
+
+
+def random_rotation(images: torch.Tensor, max_degrees: float, background: float) -> torch.Tensor:
+    """Rotate each image by its own uniform random angle in [-max_degrees, max_degrees].
+
+    One affine grid for the whole batch; corners uncovered by the rotation get ``background``.
+    """
+    n = images.shape[0]
+    angles = (torch.rand(n, device=images.device) * 2 - 1) * math.radians(max_degrees)
+    cos, sin = angles.cos(), angles.sin()
+    zeros = torch.zeros_like(cos)
+    theta = torch.stack([torch.stack([cos, -sin, zeros], 1), torch.stack([sin, cos, zeros], 1)], 1)
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    shifted = images - background  # so that grid_sample's zero padding means "black"
+    return F.grid_sample(shifted, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + background
