@@ -183,16 +183,21 @@ def load(
     )
 
 
-def random_rotation(images: torch.Tensor, max_degrees: float, background: float) -> torch.Tensor:
+def random_rotation(
+    images: torch.Tensor, max_degrees: float, background: float, max_shift: float = 0.0
+) -> torch.Tensor:
     """Rotate each image by its own uniform random angle in [-max_degrees, max_degrees].
 
-    One affine grid for the whole batch; corners uncovered by the rotation get ``background``.
+    Optionally also shift it by up to ``max_shift`` pixels along each axis. One affine grid for the
+    whole batch; corners uncovered by the move get ``background``. Nearest-neighbour sampling, like
+    torchvision's RandomRotation default, so strokes stay as sharp as in the test images.
     """
-    n = images.shape[0]
+    n, _, height, width = images.shape
     angles = (torch.rand(n, device=images.device) * 2 - 1) * math.radians(max_degrees)
     cos, sin = angles.cos(), angles.sin()
-    zeros = torch.zeros_like(cos)
-    theta = torch.stack([torch.stack([cos, -sin, zeros], 1), torch.stack([sin, cos, zeros], 1)], 1)
+    shifts = (torch.rand(2, n, device=images.device) * 2 - 1) * max_shift
+    tx, ty = shifts[0] * 2 / width, shifts[1] * 2 / height  # pixels to affine_grid's [-1, 1] units
+    theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     shifted = images - background  # so that grid_sample's zero padding means "black"
-    return F.grid_sample(shifted, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + background
+    return F.grid_sample(shifted, grid, mode="nearest", padding_mode="zeros", align_corners=False) + background

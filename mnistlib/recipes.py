@@ -1,0 +1,69 @@
+"""One named recipe per notebook step, so notebooks, command line and tests train the same thing."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from .errors import UserError
+
+# Quick mode: this many training images, one epoch, the full test set. The final model needs about 200
+# SGD steps to be reliably past 95% (measured over 4 seeds: 8,000 images gave 78-92%, 20,000 gave
+# 92-96%, 30,000 gave 95.5-97.2%), so "quick" is half the training set rather than a few thousand images.
+QUICK_TRAIN_SIZE = 30_000
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    model: str
+    summary: str
+    epochs: int = 20
+    batch_size: int = 128
+    lr: float = 0.05  # peak learning rate
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    rotation: float = 0.0  # max degrees of the per-image random rotation; 0 = no augmentation
+    shift: float = 0.0  # max pixels of the per-image random shift (with rotation)
+    schedule: str = "onecycle"  # see lr_at()
+
+    def lr_at(self, step: int, total_steps: int) -> float:
+        """Learning rate for optimizer step ``step`` of ``total_steps``.
+
+        Stepped per batch rather than per epoch, so the same policy fits 1 quick epoch or 20 full ones.
+        - "onecycle" (every recipe): linear warm-up from 10% of the peak over the first 20% of steps,
+          then cosine annealing to zero. Ending near zero is what makes the *last* epoch reliably good,
+          not just the best one. With weight decay 5e-4 it is the policy chosen for step 4: on seed 0
+          it beat a x0.1 step decay at 50% and 75% (99.45% vs 99.40% final without weight decay).
+        - "step": the peak rate, then x0.1 at 50% and again at 75% of training (kept for comparison).
+        """
+        progress = step / max(total_steps, 1)
+        if self.schedule == "step":
+            return self.lr * (1.0 if progress < 0.5 else 0.1 if progress < 0.75 else 0.01)
+        if self.schedule == "onecycle":
+            if progress < 0.2:
+                return self.lr * (0.1 + 0.9 * progress / 0.2)
+            return self.lr * 0.5 * (1 + math.cos(math.pi * (progress - 0.2) / 0.8))
+        raise ValueError(f"unknown schedule {self.schedule!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+RECIPES = {
+    r.name: r
+    for r in [
+        Recipe("step1_relu_output", "base_relu_output", "starter CNN with a ReLU on its logits", lr=0.01, epochs=1),
+        Recipe("step1_base", "base", "starter CNN, ReLU removed from the logits", lr=0.01, epochs=1),
+        Recipe("step2_slim", "slim", "two blocks of two 3x3 convs, ~12k parameters"),
+        Recipe("step3_augment", "slim", "step 2 plus random rotations of up to 7 degrees", rotation=7.0),
+        Recipe("step4_final", "final", "step 3 plus batch norm and dropout 0.1", rotation=7.0),
+    ]
+}
+DEFAULT_RECIPE = "step4_final"
+
+
+def get_recipe(name: str) -> Recipe:
+    if name not in RECIPES:
+        raise UserError(f"unknown recipe {name!r}; choose one of: {', '.join(RECIPES)}")
+    return RECIPES[name]

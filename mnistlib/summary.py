@@ -1,0 +1,53 @@
+"""Model summary: torchinfo's layer table plus the receptive field after every conv and pool."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torchinfo import summary as torchinfo_summary
+
+from .models import build_model
+
+
+def _pair(value) -> int:
+    return value[0] if isinstance(value, tuple) else value
+
+
+def receptive_fields(model: nn.Module) -> list[tuple[str, str, tuple[int, ...], int]]:
+    """(layer name, layer type, output shape, receptive field in input pixels) per conv and pool.
+
+    Follows the layers in the order a forward pass runs them: each k x k window with stride s
+    grows the field by (k - 1) * jump, where jump is the product of the strides before it.
+    """
+    rows, state = [], {"rf": 1, "jump": 1}
+    names = {module: name for name, module in model.named_modules()}
+
+    def hook(module, _inputs, output):
+        kernel, stride = _pair(module.kernel_size), _pair(module.stride)
+        state["rf"] += (kernel - 1) * state["jump"]
+        state["jump"] *= stride
+        rows.append((names[module], type(module).__name__, tuple(output.shape[1:]), state["rf"]))
+
+    layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.MaxPool2d))]
+    handles = [m.register_forward_hook(hook) for m in layers]
+    try:
+        model.eval()
+        with torch.inference_mode():
+            model(torch.zeros(1, 1, 28, 28))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return rows
+
+
+def summary(model_name: str) -> str:
+    """The text of ``python -m mnistlib summary``; always on the CPU, deterministic."""
+    model = build_model(model_name)
+    table = torchinfo_summary(
+        model, input_size=(1, 1, 28, 28), device="cpu", verbose=0,
+        col_names=("output_size", "num_params"), row_settings=("var_names",),
+    )
+    lines = [str(table), "", f"{'layer':<12} {'type':<10} {'output':<14} receptive field"]
+    for name, kind, shape, rf in receptive_fields(model):
+        lines.append(f"{name:<12} {kind:<10} {'x'.join(map(str, shape)):<14} {rf}x{rf}")
+    return "\n".join(lines)
