@@ -1,0 +1,124 @@
+"""``python -m mnistlib``: train, recipes, summary, evaluate."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+from .errors import UserError
+from .models import MODELS
+from .recipes import DEFAULT_RECIPE, RECIPES
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line on stderr (no usage dump) and exit code 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="python -m mnistlib", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    train = commands.add_parser("train", help="train a recipe and write a run folder")
+    train.add_argument("--recipe", default=DEFAULT_RECIPE, choices=RECIPES, metavar="NAME",
+                       help=f"one of: {', '.join(RECIPES)} (default {DEFAULT_RECIPE})")
+    train.add_argument("--epochs", type=positive_int, help="override the recipe's epochs (1-1000)")
+    train.add_argument("--seed", type=positive_int, default=0, help="random seed (default 0)")
+    train.add_argument("--data-dir", help="folder holding MNIST/raw (default: $MNISTLIB_DATA, else ~/.cache/mnistlib)")
+    train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    train.add_argument("--out", help="run folder to create (default runs/<recipe>-seed<S>-<time>)")
+    train.add_argument("--quick", action="store_true", default=None,
+                       help="a few thousand images, one epoch (also MNISTLIB_QUICK=1)")
+    train.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bars")
+
+    commands.add_parser("recipes", help="list the recipes")
+
+    summary = commands.add_parser("summary", help="layer table and receptive fields of a model")
+    summary.add_argument("--model", default="final", choices=MODELS, metavar="NAME",
+                         help=f"one of: {', '.join(MODELS)} (default final)")
+
+    evaluate = commands.add_parser("evaluate", help="test accuracy of a saved checkpoint")
+    evaluate.add_argument("--checkpoint", required=True, help="a model.pt from a run folder")
+    evaluate.add_argument("--data-dir", help="folder holding MNIST/raw")
+    evaluate.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    return parser
+
+
+def cmd_train(args) -> None:
+    from .training import quick_mode, train
+
+    quick = quick_mode(args.quick)
+    stamp = f"{'-quick' if quick else ''}-{datetime.now():%Y%m%d-%H%M%S}"
+    out = args.out or Path("runs") / f"{args.recipe}-seed{args.seed}{stamp}"
+    start = time.perf_counter()
+    _, history = train(args.recipe, seed=args.seed, epochs=args.epochs, quick=quick, device=args.device,
+                       data_dir=args.data_dir, out=out, progress=args.progress)
+    best = history.best_epoch
+    print(
+        f"{history.recipe}: final test accuracy {history.final_accuracy:.2f}% "
+        f"(best {best['test_accuracy']:.2f}% at epoch {best['epoch']} of {len(history.epochs)}), "
+        f"{history.params:,} parameters, {time.perf_counter() - start:.1f} s on {history.device}"
+        f"{' (quick mode)' if quick else ''}; run saved in {out}"
+    )
+
+
+def cmd_recipes(args) -> None:
+    from .models import build_model, count_parameters
+
+    for recipe in RECIPES.values():
+        params = count_parameters(build_model(recipe.model))
+        print(f"{recipe.name:<18} model={recipe.model:<16} params={params:<9,} epochs={recipe.epochs:<3}"
+              f" {recipe.summary}")
+
+
+def cmd_summary(args) -> None:
+    from .summary import summary
+
+    print(summary(args.model))
+
+
+def cmd_evaluate(args) -> None:
+    from . import data as mnist_data
+    from .training import evaluate, load_checkpoint, resolve_device
+
+    device = resolve_device(args.device)
+    model, checkpoint = load_checkpoint(args.checkpoint, device)
+    test = mnist_data.load(device, args.data_dir, train_size=1).test
+    loss, correct = evaluate(model, test)
+    print(
+        f"Test set: Average loss: {loss:.4f}, Accuracy: {correct}/{len(test)} ({100 * correct / len(test):.2f}%)"
+        f" - {checkpoint['model']}, {checkpoint['params']:,} parameters"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = {"train": cmd_train, "recipes": cmd_recipes, "summary": cmd_summary, "evaluate": cmd_evaluate}
+    try:
+        handler[args.command](args)
+    except UserError as exc:
+        print(f"python -m mnistlib: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("python -m mnistlib: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+def console_main() -> None:
+    sys.exit(main())
