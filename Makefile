@@ -1,0 +1,37 @@
+# Two entry points for a fresh machine: `make train` and `make test`. Both create .venv when missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: train test test-notebooks-full clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# One stamp per extra, redone when pyproject.toml changes.
+$(VENV)/.installed-%: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[$*]"
+	touch $@
+
+$(VENV)/.installed-base: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+## Train the final model (step 4 recipe) and print its test accuracy and parameter count.
+train: $(VENV)/.installed-base
+	$(BIN)/python -m mnistlib train $(ARGS)
+
+## Lint, the test suite, then the notebooks under nbval, all in quick mode
+## (MNISTLIB_FULL_TESTS=1 adds a full-length step-4 training).
+test: $(VENV)/.installed-tests
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+	MNISTLIB_QUICK=1 $(BIN)/python -m pytest --nbval-lax --nbval-current-env notebooks
+
+## Run the notebooks at full length as regression tests (use a GPU kernel: about an hour on 2 CPU cores).
+test-notebooks-full: $(VENV)/.installed-tests
+	MNISTLIB_QUICK=0 $(BIN)/python -m pytest --nbval-lax --nbval-current-env notebooks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,128 @@
+"""The command line as a user meets it: real subprocesses, exit codes, one-line errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from conftest import ROOT, cli_env
+
+
+def mnistlib(*args, **env):
+    return subprocess.run([sys.executable, "-m", "mnistlib", *map(str, args)], capture_output=True, text=True,
+                          cwd=ROOT, env=cli_env(**env), timeout=600)
+
+
+@pytest.fixture(scope="module")
+def quick_run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "run"
+    result = mnistlib("train", "--quick", "--no-progress", "--out", out)
+    assert result.returncode == 0, result.stderr
+    return out, result.stdout
+
+
+def test_train_quick_prints_epochs_and_a_final_line(quick_run_dir):
+    out, stdout = quick_run_dir
+    lines = stdout.strip().splitlines()
+    assert lines[0].startswith("Test set: Average loss: ")
+    history = json.loads((out / "history.json").read_text())
+    final = history["epochs"][-1]["test_accuracy"]
+    assert lines[-1].startswith(f"step4_final: final test accuracy {final:.2f}% (best ")
+    assert "12,400 parameters" in lines[-1] and "quick mode" in lines[-1]
+
+
+def test_evaluate_reports_the_saved_accuracy(quick_run_dir):
+    out, _ = quick_run_dir
+    history = json.loads((out / "history.json").read_text())
+    result = mnistlib("evaluate", "--checkpoint", out / "model.pt", "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    assert f"({history['epochs'][-1]['test_accuracy']:.2f}%)" in result.stdout
+
+
+def test_recipes_lists_one_line_per_recipe():
+    result = mnistlib("recipes")
+    assert result.returncode == 0
+    lines = result.stdout.strip().splitlines()
+    assert [line.split()[0] for line in lines] == [
+        "step1_relu_output", "step1_base", "step2_slim", "step3_augment", "step4_final"
+    ]
+    assert "params=12,400" in lines[-1]
+
+
+def test_summary_defaults_to_the_final_model_on_cpu():
+    result = mnistlib("summary")
+    assert result.returncode == 0, result.stderr
+    assert "Total params: 12,400" in result.stdout and "40x40" in result.stdout
+
+
+def assert_user_error(result, *fragments):
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        ((), "required"),
+        (("fly",), "invalid choice"),
+        (("train", "--recipe", "step9"), "invalid choice"),
+        (("train", "--epochs", "0"), "--epochs must be between 1 and 1000"),
+        (("train", "--epochs", "5000"), "--epochs must be between 1 and 1000"),
+        (("train", "--epochs", "ten"), "whole number"),
+        (("train", "--seed", "-3"), ">= 0"),
+        (("train", "--device", "tpu"), "invalid choice"),
+        (("train", "--bogus"), "unrecognized arguments"),
+        (("summary", "--model", "resnet"), "invalid choice"),
+        (("evaluate",), "--checkpoint"),
+    ],
+)
+def test_bad_arguments(args, fragment, tmp_path):
+    result = mnistlib(*args, "--out", tmp_path / "run") if args[:1] == ("train",) else mnistlib(*args)
+    assert_user_error(result, fragment)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_cuda_without_a_gpu(tmp_path):
+    assert_user_error(mnistlib("train", "--device", "cuda", "--out", tmp_path / "run"), "no CUDA GPU")
+    assert not (tmp_path / "run").exists()
+
+
+def test_missing_data_offline(tmp_path):
+    result = mnistlib("train", "--quick", "--data-dir", tmp_path / "empty", "--out", tmp_path / "run")
+    assert_user_error(result, "MNIST files missing", "MNISTLIB_DATA", "train-images-idx3-ubyte")
+    assert not (tmp_path / "run").exists()
+
+
+def test_corrupt_data(copied_root, tmp_path):
+    path = next((copied_root / "MNIST" / "raw").glob("t10k-labels*"))
+    path.write_bytes(path.read_bytes()[:50])
+    assert_user_error(mnistlib("train", "--quick", "--data-dir", copied_root, "--out", tmp_path / "run"),
+                      "corrupt MNIST file")
+    assert not (tmp_path / "run").exists()
+
+
+def test_out_folder_holding_a_run_is_left_alone(quick_run_dir):
+    out, _ = quick_run_dir
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert_user_error(mnistlib("train", "--quick", "--out", out), "already holds a run")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_out_is_a_file(tmp_path):
+    (tmp_path / "file").write_text("keep me")
+    assert_user_error(mnistlib("train", "--quick", "--out", tmp_path / "file"), "not a folder")
+    assert (tmp_path / "file").read_text() == "keep me"
+
+
+def test_missing_checkpoint(tmp_path):
+    assert_user_error(mnistlib("evaluate", "--checkpoint", tmp_path / "nope.pt"), "not found")
+
+
+def test_unreadable_checkpoint(tmp_path):
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    assert_user_error(mnistlib("evaluate", "--checkpoint", tmp_path / "bad.pt"), "not a readable mnistlib checkpoint")

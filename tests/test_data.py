@@ -1,0 +1,138 @@
+import gzip
+from pathlib import Path
+
+import pytest
+import torch
+
+from mnistlib import data as mnist_data
+from mnistlib.errors import UserError
+
+
+def test_real_data_matches_published_facts(data_root):
+    mnist = mnist_data.load("cpu", data_root)
+    assert mnist.train.images.shape == (60000, 1, 28, 28) and mnist.test.images.shape == (10000, 1, 28, 28)
+    assert mnist.train.labels[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+    assert mnist.test.labels[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
+    assert torch.bincount(mnist.train.labels).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    assert mnist.mean == pytest.approx(0.1306604763, abs=1e-6)
+    assert mnist.std == pytest.approx(0.3081078039, abs=1e-6)
+    # normalized with the training statistics: the training set has mean 0 and std 1
+    assert mnist.train.images.mean().item() == pytest.approx(0.0, abs=1e-4)
+    assert mnist.train.images.std().item() == pytest.approx(1.0, abs=1e-4)
+
+
+def test_root_argument_beats_environment_beats_default(monkeypatch, tmp_path):
+    monkeypatch.setenv("MNISTLIB_DATA", str(tmp_path / "env"))
+    assert mnist_data.data_root(tmp_path / "arg") == tmp_path / "arg"
+    assert mnist_data.data_root() == tmp_path / "env"
+    monkeypatch.delenv("MNISTLIB_DATA")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert mnist_data.data_root() == tmp_path / "cache" / "mnistlib"
+
+
+def test_plain_files_are_read_as_well_as_gz(copied_root):
+    raw = copied_root / "MNIST" / "raw"
+    gz = raw / "t10k-labels-idx1-ubyte.gz"
+    if gz.exists():
+        (raw / "t10k-labels-idx1-ubyte").write_bytes(gzip.decompress(gz.read_bytes()))
+        gz.unlink()
+    assert mnist_data.load_raw(copied_root, download=False)["t10k-labels-idx1-ubyte"][:3].tolist() == [7, 2, 1]
+
+
+def _rewrite(path: Path, change) -> None:
+    payload = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    path.write_bytes(gzip.compress(change(payload)) if path.suffix == ".gz" else change(payload))
+
+
+def _file(root: Path, name: str) -> Path:
+    return next((root / "MNIST" / "raw").glob(f"{name}*"))
+
+
+def test_truncated_file_is_a_clear_error(copied_root):
+    path = _file(copied_root, "train-labels-idx1-ubyte")
+    _rewrite(path, lambda b: b[:-100])
+    with pytest.raises(UserError, match=r"corrupt MNIST file .*train-labels.*truncated"):
+        mnist_data.load_raw(copied_root, download=False)
+
+
+def test_truncated_gzip_stream_is_a_clear_error(copied_root):
+    path = _file(copied_root, "t10k-labels-idx1-ubyte")
+    plain = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    whole = gzip.compress(plain)
+    path.unlink()
+    (path.parent / "t10k-labels-idx1-ubyte.gz").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(UserError, match="corrupt MNIST file .*t10k-labels"):
+        mnist_data.load_raw(copied_root, download=False)
+
+
+def test_wrong_checksum_is_a_clear_error(copied_root):
+    path = _file(copied_root, "t10k-labels-idx1-ubyte")
+    _rewrite(path, lambda b: b[:-1] + bytes([(b[-1] + 1) % 10]))  # one label changed, same size
+    with pytest.raises(UserError, match="corrupt MNIST file .*MD5"):
+        mnist_data.load_raw(copied_root, download=False)
+
+
+def test_missing_file_offline_names_folder_files_and_variable(copied_root, offline):
+    _file(copied_root, "t10k-images-idx3-ubyte").unlink()
+    with pytest.raises(UserError) as error:
+        mnist_data.load_raw(copied_root)
+    message = str(error.value)
+    assert str(copied_root / "MNIST" / "raw") in message
+    assert "t10k-images-idx3-ubyte" in message and "MNISTLIB_DATA" in message and "download failed" in message
+    assert "\n" not in message
+
+
+def test_missing_files_are_downloaded_from_a_mirror(tmp_path, data_root, monkeypatch):
+    # A file:// mirror holding the .gz files stands in for the internet.
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    for name in mnist_data.FILES:
+        source = data_root / "MNIST" / "raw" / name
+        payload = source.read_bytes() if source.is_file() else None
+        gz = source.with_name(f"{name}.gz")
+        (mirror / f"{name}.gz").write_bytes(gz.read_bytes() if payload is None else gzip.compress(payload))
+    monkeypatch.setattr(mnist_data, "MIRRORS", ["http://127.0.0.1:9/", mirror.as_uri() + "/"])
+    arrays = mnist_data.load_raw(tmp_path / "fresh")
+    assert arrays["train-images-idx3-ubyte"].shape == (60000, 28, 28)
+    assert sorted(p.name for p in (tmp_path / "fresh" / "MNIST" / "raw").iterdir()) == sorted(
+        f"{n}.gz" for n in mnist_data.FILES
+    )
+
+
+def test_batches_cover_every_image_once(quick_data):
+    split = quick_data.train
+    seen = torch.cat([labels for _, labels in split.batches(1000, shuffle=True)])
+    assert len(seen) == len(split)
+    assert torch.equal(seen.sort().values, split.labels.sort().values)
+    sizes = [len(labels) for _, labels in split.batches(3000)]
+    assert sizes == [3000] * (len(split) // 3000) + ([len(split) % 3000] if len(split) % 3000 else [])
+
+
+def test_shuffled_batches_keep_images_with_their_labels(quick_data):
+    split = quick_data.train
+    torch.manual_seed(0)
+    images, labels = next(iter(split.batches(64, shuffle=True)))
+    assert images.shape == (64, 1, 28, 28) and labels.dtype == torch.int64
+    first = next(iter(split.batches(64)))
+    assert not torch.equal(labels, first[1])  # shuffled
+    for image, label in zip(images[:8], labels[:8], strict=True):
+        index = (split.images == image).flatten(1).all(1).nonzero().item()
+        assert split.labels[index] == label
+
+
+def test_rotation_differs_per_sample_and_stays_in_range(quick_data):
+    image = quick_data.train.images[:1]
+    batch = image.repeat(16, 1, 1, 1)
+    torch.manual_seed(0)
+    rotated = mnist_data.random_rotation(batch, 7.0, quick_data.background)
+    assert rotated.shape == batch.shape
+    assert not torch.allclose(rotated, batch)
+    assert len({tuple(r.flatten().tolist()) for r in rotated}) == 16  # every sample got its own angle
+    assert rotated.min() >= quick_data.background - 1e-5 and rotated.max() <= batch.max() + 1e-5
+    # a small rotation moves pixels a little: the picture stays close to the original
+    assert (rotated - batch).abs().mean() < 0.5 * batch.abs().mean()
+
+
+def test_zero_degrees_is_the_identity(quick_data):
+    batch = quick_data.train.images[:4]
+    assert torch.allclose(mnist_data.random_rotation(batch, 0.0, quick_data.background), batch, atol=1e-5)

@@ -1,0 +1,46 @@
+import pytest
+import torch
+
+from mnistlib.errors import UserError
+from mnistlib.models import MODELS, build_model, count_parameters
+from mnistlib.summary import receptive_fields, summary
+
+EXPECTED_PARAMETERS = {"base_relu_output": 6_379_786, "base": 6_379_786, "slim": 12_352, "final": 12_400}
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_parameter_count_and_output_shape(name):
+    model = build_model(name)
+    assert count_parameters(model) == EXPECTED_PARAMETERS[name]
+    assert model(torch.randn(3, 1, 28, 28)).shape == (3, 10)
+
+
+def test_final_model_meets_the_parameter_budget():
+    assert count_parameters(build_model("final")) < 20_000
+
+
+def test_relu_on_logits_is_the_only_difference_in_step_1():
+    torch.manual_seed(0)
+    with_relu = build_model("base_relu_output")
+    torch.manual_seed(0)
+    without = build_model("base")
+    x = torch.randn(8, 1, 28, 28)
+    logits = without(x)
+    assert (logits < 0).any()
+    assert torch.equal(with_relu(x), logits.clamp(min=0))
+
+
+def test_unknown_model_is_a_user_error():
+    with pytest.raises(UserError, match="unknown model 'resnet'.*final"):
+        build_model("resnet")
+
+
+def test_receptive_field_reaches_the_whole_digit():
+    rows = receptive_fields(build_model("final"))
+    assert [rf for *_, rf in rows] == [3, 5, 6, 10, 14, 16, 24, 32, 32, 40]
+    assert rows[-1][2] == (10, 1, 1)
+
+
+def test_summary_runs_on_cpu_and_reports_the_total():
+    text = summary("slim")
+    assert "Total params: 12,352" in text and "receptive field" in text

@@ -1,0 +1,76 @@
+import dataclasses
+import json
+
+import pytest
+
+from mnistlib import training
+from mnistlib.recipes import QUICK_TRAIN_SIZE, RECIPES, get_recipe
+
+
+def quick_run(data, tmp_path=None, seed=0):
+    out = tmp_path / "run" if tmp_path else None
+    return training.train(seed=seed, quick=True, device="cpu", data=data, out=out, progress=False, log=lambda s: None)
+
+
+def test_quick_run_learns(quick_data, tmp_path):
+    model, history = quick_run(quick_data, tmp_path)
+    assert len(quick_data.train) == QUICK_TRAIN_SIZE
+    assert len(history.epochs) == 1 and history.quick
+    assert history.final_accuracy >= 95.0
+    saved = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert {"recipe", "model", "params", "seed", "device", "epochs"} <= saved.keys()
+    assert saved["recipe"] == "step4_final" and saved["params"] == 12_400 and saved["device"] == "cpu"
+    assert set(saved["epochs"][0]) == {"epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr",
+                                       "seconds"}
+    assert saved["epochs"][0]["test_accuracy"] == history.final_accuracy
+    assert not list((tmp_path / "run").glob(".*tmp"))  # no temporary files left behind
+
+
+def test_same_seed_gives_identical_histories_on_cpu(quick_data):
+    def without_time(history):
+        return [{k: v for k, v in e.items() if k != "seconds"} for e in history.epochs]
+
+    first, second, other = (quick_run(quick_data, seed=s)[1] for s in (7, 7, 8))
+    assert without_time(first) == without_time(second)
+    assert without_time(first) != without_time(other)
+
+
+def test_fit_prints_the_classic_test_line(quick_data, capsys):
+    recipe = dataclasses.replace(get_recipe("step2_slim"), batch_size=256)
+    model = training.build_model("slim")
+    training.fit(model, quick_data, recipe, epochs=1, progress=False)
+    out = capsys.readouterr().out
+    assert out.startswith("Test set: Average loss: ") and "/10000 (" in out and out.rstrip().endswith("%)")
+
+
+@pytest.mark.parametrize("name", list(RECIPES))
+def test_learning_rate_policy_decays_to_a_small_rate(name):
+    recipe = RECIPES[name]
+    rates = [recipe.lr_at(step, 1000) for step in range(1000)]
+    assert max(rates) == pytest.approx(recipe.lr)
+    assert rates[-1] <= recipe.lr * 0.01 + 1e-12
+    after_peak = rates[rates.index(max(rates)):]
+    assert all(b <= a for a, b in zip(after_peak, after_peak[1:], strict=False))
+
+
+def test_step_four_is_the_story_recipe():
+    recipe = get_recipe("step4_final")
+    assert (recipe.model, recipe.batch_size, recipe.rotation > 0) == ("final", 128, True)
+    assert recipe.epochs <= 20
+
+
+def test_run_folder_with_a_run_is_never_overwritten(quick_data, tmp_path):
+    quick_run(quick_data, tmp_path)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()}
+    with pytest.raises(training.UserError, match="already holds a run"):
+        quick_run(quick_data, tmp_path)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()} == before
+
+
+def test_checkpoint_round_trip(quick_data, tmp_path):
+    model, history = quick_run(quick_data, tmp_path)
+    loaded, checkpoint = training.load_checkpoint(tmp_path / "run" / "model.pt")
+    assert checkpoint["model"] == "final" and checkpoint["params"] == history.params
+    loss, correct = training.evaluate(loaded, quick_data.test)
+    assert 100 * correct / len(quick_data.test) == history.final_accuracy
+    assert loss == pytest.approx(history.epochs[-1]["test_loss"], abs=1e-5)
