@@ -50,14 +50,18 @@ class Recipe:
         return asdict(self)
 
 
+# Rotations alone, as in the original write-up, left step 4's last epoch at 99.42-99.48% on seed 1
+# (bilinear or nearest sampling); adding shifts of up to 2 px gave 99.58% on the same seed.
+AUGMENT = {"rotation": 7.0, "shift": 2.0}
+
 RECIPES = {
     r.name: r
     for r in [
         Recipe("step1_relu_output", "base_relu_output", "starter CNN with a ReLU on its logits", lr=0.01, epochs=1),
         Recipe("step1_base", "base", "starter CNN, ReLU removed from the logits", lr=0.01, epochs=1),
         Recipe("step2_slim", "slim", "two blocks of two 3x3 convs, ~12k parameters"),
-        Recipe("step3_augment", "slim", "step 2 plus random rotations of up to 7 degrees", rotation=7.0),
-        Recipe("step4_final", "final", "step 3 plus batch norm and dropout 0.1", rotation=7.0),
+        Recipe("step3_augment", "slim", "step 2 plus random rotations (7 degrees) and shifts (2 px)", **AUGMENT),
+        Recipe("step4_final", "final", "step 3 plus batch norm and dropout 0.1", **AUGMENT),
     ]
 }
 DEFAULT_RECIPE = "step4_final"

@@ -127,10 +127,25 @@ def test_rotation_differs_per_sample_and_stays_in_range(quick_data):
     rotated = mnist_data.random_rotation(batch, 7.0, quick_data.background)
     assert rotated.shape == batch.shape
     assert not torch.allclose(rotated, batch)
-    assert len({tuple(r.flatten().tolist()) for r in rotated}) == 16  # every sample got its own angle
+    # every sample draws its own angle; nearest-pixel sampling maps close angles to the same image,
+    # so at 7 degrees only several of 16 differ, and at 30 degrees all of them do
+    assert len({tuple(r.flatten().tolist()) for r in rotated}) >= 6
+    wide = mnist_data.random_rotation(batch, 30.0, quick_data.background)
+    assert len({tuple(r.flatten().tolist()) for r in wide}) == 16
     assert rotated.min() >= quick_data.background - 1e-5 and rotated.max() <= batch.max() + 1e-5
     # a small rotation moves pixels a little: the picture stays close to the original
     assert (rotated - batch).abs().mean() < 0.5 * batch.abs().mean()
+
+
+def test_shift_moves_the_digit(quick_data):
+    image = quick_data.train.images[:1].repeat(32, 1, 1, 1)
+    torch.manual_seed(0)
+    shifted = mnist_data.random_rotation(image, 0.0, quick_data.background, max_shift=2.0)
+    ink = (image > 0).float()[0, 0]
+    rows = torch.arange(28.0)
+    centre = (ink.sum(1) * rows).sum() / ink.sum()
+    moved = [((s[0] > 0).float().sum(1) * rows).sum() / (s[0] > 0).float().sum() - centre for s in shifted]
+    assert max(abs(m) for m in moved) <= 2.5 and max(abs(m) for m in moved) >= 0.5
 
 
 def test_zero_degrees_is_the_identity(quick_data):

@@ -1,0 +1,37 @@
+"""The figures the README quotes are the ones in the committed run records."""
+
+import json
+import re
+
+from conftest import ROOT
+
+RESULTS = ROOT / "results"
+
+
+def readme_rows():
+    """Rows of the README's results table: | seed | final % | best % (epoch) | s/epoch | total s |"""
+    pattern = re.compile(r"^\| (\d+) \| ([\d.]+) \| ([\d.]+) \(epoch (\d+)\) \| ([\d.]+) \| ([\d.]+) \|$", re.M)
+    return pattern.findall((ROOT / "README.md").read_text())
+
+
+def test_readme_results_match_the_run_records():
+    rows = readme_rows()
+    assert len(rows) == 3
+    for seed, final, best, best_epoch, per_epoch, total in rows:
+        record = json.loads((RESULTS / f"step4_final-seed{seed}.json").read_text())
+        epochs = record["epochs"]
+        assert record["recipe"] == "step4_final" and record["seed"] == int(seed) and not record["quick"]
+        assert f"{epochs[-1]['test_accuracy']:.2f}" == final
+        top = max(epochs, key=lambda e: e["test_accuracy"])
+        assert (f"{top['test_accuracy']:.2f}", int(best_epoch)) == (best, top["epoch"])
+        assert f"{sum(e['seconds'] for e in epochs) / len(epochs):.1f}" == per_epoch
+        assert f"{sum(e['seconds'] for e in epochs):.0f}" == total
+
+
+def test_every_recorded_run_meets_the_target():
+    records = sorted(RESULTS.glob("step4_final-seed*.json"))
+    assert len(records) >= 3
+    for path in records:
+        record = json.loads(path.read_text())
+        assert len(record["epochs"]) <= 20 and record["params"] < 20_000
+        assert record["epochs"][-1]["test_accuracy"] >= 99.4, path.name
