@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: train test test-notebooks-full clean
+.PHONY: train test test-notebooks-full notebooks clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ test: $(VENV)/.installed-tests
 ## Run the notebooks at full length as regression tests (use a GPU kernel: about an hour on 2 CPU cores).
 test-notebooks-full: $(VENV)/.installed-tests
 	MNISTLIB_QUICK=0 $(BIN)/python -m pytest --nbval-lax --nbval-current-env notebooks
+
+## JupyterLab on the notebooks, in .venv.
+notebooks: $(VENV)/.installed-notebooks
+	$(BIN)/jupyter lab notebooks/
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

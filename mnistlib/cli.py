@@ -56,6 +56,9 @@ def build_parser() -> Parser:
     evaluate.add_argument("--checkpoint", required=True, help="a model.pt from a run folder")
     evaluate.add_argument("--data-dir", help="folder holding MNIST/raw")
     evaluate.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    figures = commands.add_parser("figures", help="draw the README's charts from saved run histories")
+    figures.add_argument("--histories", default="notebooks/histories", help="folder of <recipe>.json histories")
+    figures.add_argument("--out", default="docs", help="folder for the PNG files (default docs)")
     return parser
 
 
@@ -106,9 +109,44 @@ def cmd_evaluate(args) -> None:
     )
 
 
+def cmd_figures(args) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from . import plots
+    from .files import atomic_write
+    from .training import History
+
+    histories = {}
+    for name in RECIPES:
+        path = Path(args.histories) / f"{name}.json"
+        if path.is_file():
+            try:
+                histories[name] = History.load(path)
+            except (ValueError, TypeError, KeyError) as exc:
+                raise UserError(f"{path} is not a mnistlib history ({exc})") from None
+    if not histories:
+        raise UserError(f"no <recipe>.json histories in {args.histories}; run the notebooks first")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    charts = {"steps.png": plots.plot_comparison(histories)}
+    if DEFAULT_RECIPE in histories:
+        charts["step4_curves.png"] = plots.plot_history(histories[DEFAULT_RECIPE])
+    for name, fig in charts.items():
+        atomic_write(out / name, lambda f, fig=fig: fig.savefig(f, format="png", dpi=110))
+        print(out / name)
+    print("\n| recipe | parameters | epochs | final test accuracy (%) | best (%) | device | minutes |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for name, h in histories.items():
+        best = h.best_epoch
+        print(f"| `{name}` | {h.params:,} | {len(h.epochs)} | {h.final_accuracy:.2f} | "
+              f"{best['test_accuracy']:.2f} (epoch {best['epoch']}) | {h.device} | {h.total_seconds / 60:.1f} |")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = {"train": cmd_train, "recipes": cmd_recipes, "summary": cmd_summary, "evaluate": cmd_evaluate}
+    handler = {"train": cmd_train, "recipes": cmd_recipes, "summary": cmd_summary, "evaluate": cmd_evaluate,
+               "figures": cmd_figures}
     try:
         handler[args.command](args)
     except UserError as exc:

@@ -3,6 +3,7 @@ from torch import nn
 
 from mnistlib import analysis, plots
 from mnistlib.data import Split
+from mnistlib.recipes import get_recipe
 from mnistlib.training import History
 
 
@@ -50,7 +51,7 @@ def test_history_summaries():
 def test_plots_draw_without_a_screen(quick_data):
     assert len(plots.plot_history(history([98.0, 99.0])).axes) == 2
     assert len(plots.plot_comparison({"a": history([98.0]), "b": history([97.0, 99.0])}).axes) == 1
-    assert len(plots.plot_rotations(quick_data, 7.0, count=4).axes) == 8
+    assert len(plots.plot_augmentation(quick_data, get_recipe("step3_augment"), count=4).axes) == 8
     model = FixedLogits([1.0] + [0.0] * 9)
     assert plots.plot_mistakes(model, quick_data.test, quick_data.mean, quick_data.std, count=8).axes
     assert plots.plot_confusion(analysis.confusion_matrix(model, quick_data.test)).axes

@@ -6,6 +6,7 @@ import sys
 
 import pytest
 import torch
+
 from conftest import ROOT, cli_env
 
 
@@ -126,3 +127,19 @@ def test_missing_checkpoint(tmp_path):
 def test_unreadable_checkpoint(tmp_path):
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
     assert_user_error(mnistlib("evaluate", "--checkpoint", tmp_path / "bad.pt"), "not a readable mnistlib checkpoint")
+
+
+def test_figures_draws_charts_from_histories(quick_run_dir, tmp_path):
+    out, _ = quick_run_dir
+    histories = tmp_path / "histories"
+    histories.mkdir()
+    (histories / "step4_final.json").write_bytes((out / "history.json").read_bytes())
+    result = mnistlib("figures", "--histories", histories, "--out", tmp_path / "docs")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "docs").iterdir()) == ["step4_curves.png", "steps.png"]
+    assert (tmp_path / "docs" / "steps.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_figures_without_histories(tmp_path):
+    assert_user_error(mnistlib("figures", "--histories", tmp_path, "--out", tmp_path / "docs"), "no <recipe>.json")
+    assert not (tmp_path / "docs").exists()
