@@ -1,0 +1,38 @@
+"""Binder and conda configurations list what pyproject.toml requires (no Binder is reachable here)."""
+
+import re
+
+from conftest import ROOT
+
+IMPORT_NAMES = {"torch": {"torch", "pytorch"}}  # conda-forge calls torch "pytorch"
+
+
+def requirement_names(lines):
+    names = set()
+    for line in lines:
+        line = line.split("#")[0].strip()
+        if line and not line.startswith("-"):
+            names.add(re.split(r"[<>=!~\[ ;]", line)[0].lower())
+    return names
+
+
+def runtime_dependencies():
+    block = re.search(r"^dependencies = \[(.*?)^\]", (ROOT / "pyproject.toml").read_text(), re.M | re.S)[1]
+    return requirement_names(re.findall(r'"([^"]+)"', block))
+
+
+def test_binder_installs_cpu_torch_every_dependency_and_the_package():
+    lines = (ROOT / "binder" / "requirements.txt").read_text().splitlines()
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in lines
+    assert runtime_dependencies() | {"jupyterlab", "nbval"} <= requirement_names(lines)
+    post_build = (ROOT / "binder" / "postBuild").read_text()
+    assert "pip install --no-deps --editable ." in post_build and post_build.startswith("#!/bin/bash")
+    assert (ROOT / "binder" / "postBuild").stat().st_mode & 0o111, "postBuild must be executable"
+
+
+def test_conda_environment_lists_every_dependency_and_the_checkout():
+    text = (ROOT / "environment.yml").read_text()
+    listed = set(re.findall(r"^\s+- ([\w-]+)", text, re.M))
+    for name in runtime_dependencies() | {"jupyterlab", "nbval", "python", "pip"}:
+        assert IMPORT_NAMES.get(name, {name}) & listed, name
+    assert re.search(r"^\s+- --editable \.$", text, re.M)
