@@ -4,6 +4,7 @@ import json
 import os
 
 import pytest
+
 from test_cli import mnistlib
 
 pytestmark = pytest.mark.skipif(os.environ.get("MNISTLIB_FULL_TESTS") != "1",

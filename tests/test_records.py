@@ -35,3 +35,19 @@ def test_every_recorded_run_meets_the_target():
         record = json.loads(path.read_text())
         assert len(record["epochs"]) <= 20 and record["params"] < 20_000
         assert record["epochs"][-1]["test_accuracy"] >= 99.4, path.name
+
+
+def test_readme_notebook_results_match_the_notebook_histories():
+    pattern = re.compile(
+        r"^\| `(\w+)` \| ([\d,]+) \| (\d+) \| ([\d.]+) \| ([\d.]+) \(epoch (\d+)\) \| (\w+) \| ([\d.]+) \|$", re.M
+    )
+    rows = pattern.findall((ROOT / "README.md").read_text())
+    assert [r[0] for r in rows] == ["step1_relu_output", "step1_base", "step2_slim", "step3_augment", "step4_final"]
+    for recipe, params, epochs, final, best, best_epoch, device, minutes in rows:
+        history = json.loads((ROOT / "notebooks" / "histories" / f"{recipe}.json").read_text())
+        e = history["epochs"]
+        top = max(e, key=lambda x: x["test_accuracy"])
+        assert (params, int(epochs), device) == (f"{history['params']:,}", len(e), history["device"])
+        assert (final, best, int(best_epoch)) == (f"{e[-1]['test_accuracy']:.2f}", f"{top['test_accuracy']:.2f}",
+                                                  top["epoch"])
+        assert minutes == f"{sum(x['seconds'] for x in e) / 60:.1f}"
