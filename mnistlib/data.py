@@ -171,13 +171,13 @@ def load(
     mean, std = train.mean().item(), train.std().item()
 
     def to_split(images: torch.Tensor, labels: torch.Tensor) -> Split:
-        images = ((images.float() / 255 - mean) / std).unsqueeze(1)
+        images = ((images - mean) / std).unsqueeze(1)
         return Split(images.to(device), labels.long().to(device))
 
     n = train_size or len(train)
     return MNIST(
-        train=to_split(raw["train-images-idx3-ubyte"][:n], raw["train-labels-idx1-ubyte"][:n]),
-        test=to_split(raw["t10k-images-idx3-ubyte"], raw["t10k-labels-idx1-ubyte"]),
+        train=to_split(train[:n], raw["train-labels-idx1-ubyte"][:n]),
+        test=to_split(raw["t10k-images-idx3-ubyte"].float().div_(255), raw["t10k-labels-idx1-ubyte"]),
         mean=mean,
         std=std,
     )
