@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from .errors import UserError
 
@@ -46,9 +46,6 @@ class Recipe:
                 return self.lr * (0.1 + 0.9 * progress / 0.2)
             return self.lr * 0.5 * (1 + math.cos(math.pi * (progress - 0.2) / 0.8))
         raise ValueError(f"unknown schedule {self.schedule!r}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 # Rotations alone, as in the original write-up, left step 4's last epoch at 99.42-99.48% on seed 1
