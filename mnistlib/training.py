@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from . import analysis
 from . import data as mnist_data
-from .analysis import EVAL_BATCH
 from .data import MNIST, Split
 from .errors import UserError
 from .files import atomic_write
@@ -80,17 +80,11 @@ class History:
         return cls(**json.loads(path.read_text()))
 
 
-@torch.inference_mode()
 def evaluate(model: torch.nn.Module, split: Split) -> tuple[float, int]:
-    """(average loss, number correct) over a split, in large batches."""
-    model.eval()
-    loss_sum = torch.zeros((), device=split.labels.device)
-    correct = torch.zeros((), dtype=torch.long, device=split.labels.device)
-    for images, labels in split.batches(EVAL_BATCH):
-        logits = model(images)
-        loss_sum += F.cross_entropy(logits, labels, reduction="sum")
-        correct += (logits.argmax(1) == labels).sum()
-    return loss_sum.item() / len(split), int(correct.item())
+    """(average loss, number correct) over a split, in evaluation mode."""
+    out = analysis.logits(model, split)
+    loss = F.cross_entropy(out, split.labels, reduction="sum").item()
+    return loss / len(split), int((out.argmax(1) == split.labels).sum().item())
 
 
 def fit(
