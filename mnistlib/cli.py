@@ -1,4 +1,4 @@
-"""``python -m mnistlib``: train, recipes, summary, evaluate."""
+"""``python -m mnistlib``: train, recipes, summary, evaluate, bench, figures."""
 
 from __future__ import annotations
 
@@ -56,6 +56,17 @@ def build_parser() -> Parser:
     evaluate.add_argument("--checkpoint", required=True, help="a model.pt from a run folder")
     evaluate.add_argument("--data-dir", help="folder holding MNIST/raw")
     evaluate.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    bench = commands.add_parser("bench", help="time mnistlib's pipeline against the classic one, and time to 99.4%%")
+    bench.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    bench.add_argument("--epochs", type=positive_int, default=1, help="epochs each pipeline trains (default 1)")
+    bench.add_argument("--recipe", default=DEFAULT_RECIPE, choices=RECIPES, metavar="NAME",
+                       help=f"recipe whose time to --target is measured (default {DEFAULT_RECIPE})")
+    bench.add_argument("--target", type=float, default=99.4, help="test accuracy to reach, in %% (default 99.4)")
+    bench.add_argument("--seed", type=positive_int, default=0, help="random seed (default 0)")
+    bench.add_argument("--quick", action="store_true", help="train the recipe for one epoch only (a smoke run)")
+    bench.add_argument("--data-dir", help="folder holding MNIST/raw")
+    bench.add_argument("--out", help="JSON record to write (default runs/bench-<device>-<time>.json)")
+
     figures = commands.add_parser("figures", help="draw the README's charts from saved run histories")
     figures.add_argument("--histories", default="notebooks/histories", help="folder of <recipe>.json histories")
     figures.add_argument("--out", default="docs", help="folder for the PNG files (default docs)")
@@ -109,6 +120,30 @@ def cmd_evaluate(args) -> None:
     )
 
 
+def cmd_bench(args) -> None:
+    import json
+
+    from .bench import bench
+    from .files import atomic_write
+    from .training import resolve_device
+
+    if not 1 <= args.epochs <= 100:
+        raise UserError(f"--epochs must be between 1 and 100, got {args.epochs}")
+    if not 0 < args.target <= 100:
+        raise UserError(f"--target must be a percentage above 0 and at most 100, got {args.target}")
+    device = resolve_device(args.device)
+    out = Path(args.out or Path("runs") / f"bench-{device.type}-{datetime.now():%Y%m%d-%H%M%S}.json")
+    if out.exists():
+        raise UserError(f"--out {out} already exists; choose another file")
+    record = bench(device, epochs=args.epochs, recipe=args.recipe, target=args.target, quick=args.quick,
+                   seed=args.seed, data_root=args.data_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    payload = json.dumps(record, indent=1).encode() + b"\n"
+    atomic_write(out, lambda f: f.write(payload))
+    print(f"record saved in {out}")
+    print(f"speed-up vs classic pipeline: {record['speedup']:.2f}x")
+
+
 def cmd_figures(args) -> None:
     import matplotlib
 
@@ -146,7 +181,7 @@ def cmd_figures(args) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = {"train": cmd_train, "recipes": cmd_recipes, "summary": cmd_summary, "evaluate": cmd_evaluate,
-               "figures": cmd_figures}
+               "bench": cmd_bench, "figures": cmd_figures}
     try:
         handler[args.command](args)
     except UserError as exc:

@@ -5,6 +5,7 @@ Every model maps (N, 1, 28, 28) normalized images to (N, 10) logits; the loss ap
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from .errors import UserError
@@ -43,6 +44,24 @@ class Base(BaseReLUOutput):
         super().__init__(relu_on_logits=False)
 
 
+class Dropout(nn.Dropout):
+    """``nn.Dropout`` with a cheaper mask on the CPU; elsewhere it is ``nn.Dropout``.
+
+    On the CPU, ``nn.Dropout`` draws one 32-bit random number per element, and that alone took 35%
+    of a step-4 training step (profiled). Here each 64-bit random number yields four 16-bit draws;
+    an element is kept when its draw is at least ``p`` x 65536, so it is dropped with probability
+    ``p`` (to 1/65536) and survivors are scaled by 1/(1-p), as in ``nn.Dropout``.
+    """
+
+    def forward(self, x):
+        if not self.training or self.p == 0 or x.device.type != "cpu":
+            return super().forward(x)
+        n = x.numel()
+        draws = torch.empty(-(-n // 4), dtype=torch.int64).random_(-(2**63), 2**63 - 1).view(torch.int16)[:n]
+        keep = draws.view(x.shape) >= round(self.p * 65536) - 32768
+        return x * (keep * (1 / (1 - self.p)))
+
+
 def conv_unit(c_in: int, c_out: int, batch_norm: bool, dropout: float) -> list[nn.Module]:
     """A padded 3x3 conv and ReLU; optionally batch norm before the ReLU and dropout after it."""
     layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, 3, padding=1, bias=not batch_norm)]
@@ -50,7 +69,7 @@ def conv_unit(c_in: int, c_out: int, batch_norm: bool, dropout: float) -> list[n
         layers.append(nn.BatchNorm2d(c_out))  # its shift replaces the conv's bias
     layers.append(nn.ReLU())
     if dropout:
-        layers.append(nn.Dropout(dropout))
+        layers.append(Dropout(dropout))
     return layers
 
 

@@ -60,6 +60,10 @@ RECIPES = {
         Recipe("step2_slim", "slim", "two blocks of two 3x3 convs, ~12k parameters"),
         Recipe("step3_augment", "slim", "step 2 plus random rotations (7 degrees) and shifts (2 px)", **AUGMENT),
         Recipe("step4_final", "final", "step 3 plus batch norm and dropout 0.1", **AUGMENT),
+        # The same model in 8 epochs instead of 20, at twice the peak learning rate. In 6 and 7 epochs
+        # the last epoch was 99.44% and 99.38% (seed 0); 8 epochs gave 99.55% (seed 0), 99.41% (seed 1).
+        Recipe("step4_fast", "final", "step 4 in 8 epochs at twice the learning rate", epochs=8, lr=0.1,
+               **AUGMENT),
     ]
 }
 DEFAULT_RECIPE = "step4_final"

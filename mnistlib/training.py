@@ -87,6 +87,58 @@ def evaluate(model: torch.nn.Module, split: Split) -> tuple[float, int]:
     return loss / len(split), int((out.argmax(1) == split.labels).sum().item())
 
 
+def make_optimizer(model: torch.nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
+    return torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
+                           weight_decay=recipe.weight_decay)
+
+
+@dataclass
+class EpochStats:
+    """Sums over one training epoch, kept on the device until the epoch ends."""
+
+    loss_sum: torch.Tensor
+    correct: torch.Tensor
+    images: int = 0
+    lr: float = 0.0
+
+
+def train_epoch(model, optimizer, batches, recipe: Recipe, first_step: int, total_steps: int,
+                augment=None, bar=None) -> EpochStats:
+    """One pass over ``batches`` of (images, labels): augment, forward, backward, optimizer step.
+
+    The learning rate follows ``recipe.lr_at`` from optimizer step ``first_step`` of ``total_steps``.
+    Loss and accuracy are summed on the device: no host sync per batch.
+    """
+    device = next(model.parameters()).device
+    stats = EpochStats(torch.zeros((), device=device), torch.zeros((), dtype=torch.long, device=device))
+    model.train()
+    for step, (images, labels) in enumerate(batches, start=first_step):
+        images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+        stats.lr = recipe.lr_at(step, total_steps)
+        for group in optimizer.param_groups:
+            group["lr"] = stats.lr
+        if augment is not None:
+            images = augment(images)
+        logits = model(images)
+        loss = F.cross_entropy(logits, labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        stats.loss_sum += loss.detach() * len(labels)
+        stats.correct += (logits.detach().argmax(1) == labels).sum()
+        stats.images += len(labels)
+        if bar is not None:
+            bar.update()
+    return stats
+
+
+def augmentation(recipe: Recipe, data: MNIST):
+    """The recipe's batched augmentation on the device, or None."""
+    if not (recipe.rotation or recipe.shift):
+        return None
+    return lambda images: mnist_data.random_rotation(images, recipe.rotation, data.background, recipe.shift)
+
+
 def fit(
     model: torch.nn.Module,
     data: MNIST,
@@ -101,40 +153,23 @@ def fit(
     """Train ``model`` on ``data`` (already on the device) with ``recipe``; one test pass per epoch.
 
     Seed the global RNG before calling (``train`` does): it drives shuffling, rotations and dropout.
-    Loss and accuracy are summed on the device and read once per epoch: no host sync per batch.
+    Each epoch record holds ``seconds`` (training and testing) and ``train_seconds`` (training only).
     """
     epochs = epochs or recipe.epochs
     device = data.train.labels.device
     history = history or History(recipe.name, recipe.model, count_parameters(model), -1, device.type)
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay
-    )
+    optimizer = make_optimizer(model, recipe)
+    augment = augmentation(recipe, data)
     steps_per_epoch = -(-len(data.train) // recipe.batch_size)
-    total_steps, step = epochs * steps_per_epoch, 0
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
-        model.train()
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), dtype=torch.long, device=device)
         # Updated by hand, not wrapped around the loop, so the epoch's loss can go in before it closes.
         bar = tqdm(total=steps_per_epoch, desc=f"Epoch {epoch}/{epochs}", disable=not progress,
                    file=sys.stdout, ncols=100, mininterval=1.0)
-        for images, labels in data.train.batches(recipe.batch_size, shuffle=True):
-            lr = recipe.lr_at(step, total_steps)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            if recipe.rotation or recipe.shift:
-                images = mnist_data.random_rotation(images, recipe.rotation, data.background, recipe.shift)
-            logits = model(images)
-            loss = F.cross_entropy(logits, labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss_sum += loss.detach() * len(labels)
-            correct += (logits.detach().argmax(1) == labels).sum()
-            step += 1
-            bar.update()
-        train_loss = loss_sum.item() / len(data.train)
+        stats = train_epoch(model, optimizer, data.train.batches(recipe.batch_size, shuffle=True), recipe,
+                            (epoch - 1) * steps_per_epoch, epochs * steps_per_epoch, augment, bar)
+        train_loss = stats.loss_sum.item() / stats.images  # waits for the device
+        train_seconds = time.perf_counter() - start
         bar.set_postfix_str(f"loss={train_loss:.4f}")
         bar.close()
         test_loss, test_correct = evaluate(model, data.test)
@@ -142,11 +177,12 @@ def fit(
         record = {
             "epoch": epoch,
             "train_loss": round(train_loss, 6),
-            "train_accuracy": round(100 * int(correct.item()) / len(data.train), 4),
+            "train_accuracy": round(100 * int(stats.correct.item()) / stats.images, 4),
             "test_loss": round(test_loss, 6),
             "test_accuracy": round(100 * test_correct / n_test, 4),
-            "lr": lr,
+            "lr": stats.lr,
             "seconds": round(time.perf_counter() - start, 3),
+            "train_seconds": round(train_seconds, 3),
         }
         history.epochs.append(record)
         log(

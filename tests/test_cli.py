@@ -46,9 +46,9 @@ def test_recipes_lists_one_line_per_recipe():
     assert result.returncode == 0
     lines = result.stdout.strip().splitlines()
     assert [line.split()[0] for line in lines] == [
-        "step1_relu_output", "step1_base", "step2_slim", "step3_augment", "step4_final"
+        "step1_relu_output", "step1_base", "step2_slim", "step3_augment", "step4_final", "step4_fast",
     ]
-    assert "params=12,400" in lines[-1]
+    assert "params=12,400" in lines[4] and "epochs=8" in lines[-1]
 
 
 def test_summary_defaults_to_the_final_model_on_cpu():

@@ -44,3 +44,21 @@ def test_receptive_field_reaches_the_whole_digit():
 def test_summary_runs_on_cpu_and_reports_the_total():
     text = summary("slim")
     assert "Total params: 12,352" in text and "receptive field" in text
+
+
+def test_cpu_dropout_drops_at_its_rate_and_rescales():
+    from mnistlib.models import Dropout
+
+    layer = Dropout(0.1)
+    x = torch.ones(64, 8, 28, 28, requires_grad=True)
+    torch.manual_seed(0)
+    y = layer(x)
+    kept = y != 0
+    assert 1 - kept.float().mean().item() == pytest.approx(0.1, abs=0.003)
+    assert torch.allclose(y[kept], torch.full_like(y[kept], 1 / 0.9))
+    y.sum().backward()
+    assert torch.equal(x.grad != 0, kept)  # no gradient through a dropped element
+    torch.manual_seed(0)
+    assert torch.equal(layer(x), y)  # the same seed gives the same mask
+    assert not torch.equal(layer(x), y)  # the next call draws a new one
+    assert torch.equal(layer.eval()(x), x)

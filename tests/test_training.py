@@ -21,14 +21,15 @@ def test_quick_run_learns(quick_data, tmp_path):
     assert {"recipe", "model", "params", "seed", "device", "epochs"} <= saved.keys()
     assert saved["recipe"] == "step4_final" and saved["params"] == 12_400 and saved["device"] == "cpu"
     assert set(saved["epochs"][0]) == {"epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr",
-                                       "seconds"}
+                                       "seconds", "train_seconds"}
+    assert 0 < saved["epochs"][0]["train_seconds"] < saved["epochs"][0]["seconds"]
     assert saved["epochs"][0]["test_accuracy"] == history.final_accuracy
     assert not list((tmp_path / "run").glob(".*tmp"))  # no temporary files left behind
 
 
 def test_same_seed_gives_identical_histories_on_cpu(quick_data):
     def without_time(history):
-        return [{k: v for k, v in e.items() if k != "seconds"} for e in history.epochs]
+        return [{k: v for k, v in e.items() if k not in ("seconds", "train_seconds")} for e in history.epochs]
 
     first, second, other = (quick_run(quick_data, seed=s)[1] for s in (7, 7, 8))
     assert without_time(first) == without_time(second)

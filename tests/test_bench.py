@@ -1,0 +1,87 @@
+"""The benchmark: a one-epoch smoke run through the command line (no speed threshold), and its parts."""
+
+import gzip
+import json
+import re
+
+import pytest
+import torch
+
+from mnistlib import bench
+from mnistlib import data as mnist_data
+from mnistlib.training import History
+from test_cli import assert_user_error, mnistlib
+
+
+def test_bench_smoke_run(tmp_path):
+    out = tmp_path / "bench.json"
+    result = mnistlib("bench", "--device", "cpu", "--epochs", "1", "--quick", "--out", out)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert re.fullmatch(r"speed-up vs classic pipeline: \d+\.\d\dx", lines[-1])
+    assert any(line.startswith("| classic (torchvision MNIST + DataLoader) |") for line in lines)
+    assert any(line.startswith("timed region: ") for line in lines)
+    record = json.loads(out.read_text())
+    assert record["device"] == "cpu" and record["torch"] == torch.__version__ and record["cpu_threads"] >= 1
+    classic, ours = record["pipelines"]
+    assert classic["images"] == ours["images"] == 60_000
+    assert record["speedup"] == pytest.approx(classic["seconds_per_epoch"] / ours["seconds_per_epoch"], rel=1e-2)
+    assert sum(record["step_breakdown_percent"].values()) == pytest.approx(100, abs=0.5)
+    reach = record["time_to_target"]
+    assert reach["recipe"] == "step4_final" and reach["epochs_run"] == 1 and len(reach["accuracies"]) == 1
+
+
+def test_bench_refuses_to_overwrite_a_record(tmp_path):
+    (tmp_path / "old.json").write_text("keep me")
+    assert_user_error(mnistlib("bench", "--quick", "--out", tmp_path / "old.json"), "already exists")
+    assert (tmp_path / "old.json").read_text() == "keep me"
+
+
+@pytest.mark.parametrize("args, fragment", [(("--target", "0"), "--target"), (("--target", "101"), "--target"),
+                                            (("--epochs", "0"), "--epochs"), (("--recipe", "fast9"), "invalid choice")])
+def test_bench_bad_arguments(args, fragment, tmp_path):
+    assert_user_error(mnistlib("bench", *args, "--out", tmp_path / "b.json"), fragment)
+    assert not (tmp_path / "b.json").exists()
+
+
+def history(accuracies, train_seconds=10.0, test_seconds=2.0):
+    epochs = [{"epoch": i + 1, "test_accuracy": a, "train_seconds": train_seconds,
+               "seconds": train_seconds + test_seconds} for i, a in enumerate(accuracies)]
+    return History("r", "final", 1, 0, "cpu", epochs=epochs)
+
+
+def test_time_to_target_counts_training_only_up_to_the_first_epoch_at_target():
+    reach = bench.time_to_target(history([98.0, 99.41, 99.3, 99.5]), 99.4)
+    assert (reach["reached_at_epoch"], reach["train_seconds"], reach["eval_seconds"]) == (2, 20.0, 4.0)
+    assert reach["final_accuracy"] == 99.5 and reach["total_train_seconds"] == 40.0
+
+
+def test_time_to_target_not_reached():
+    reach = bench.time_to_target(history([98.0, 99.0]), 99.4)
+    assert reach["reached_at_epoch"] is None and reach["train_seconds"] is None
+
+
+def test_classic_loader_reads_gz_only_data_without_writing_to_it(copied_root):
+    raw = copied_root / "MNIST" / "raw"
+    for path in raw.iterdir():  # keep only .gz files, as in ../shared/data
+        if path.suffix != ".gz":
+            payload = path.read_bytes()
+            path.unlink()
+            (raw / f"{path.name}.gz").write_bytes(gzip.compress(payload))
+    before = sorted(p.name for p in raw.iterdir())
+    with bench.torchvision_root(copied_root) as root:
+        assert root != copied_root
+        loader = bench.classic_loader(root, torch.device("cpu"), 128, 7.0, 0.1307, 0.3081)
+        images, labels = next(iter(loader))
+    assert images.shape == (128, 1, 28, 28) and labels.shape == (128,)
+    assert images.min().item() == pytest.approx(-0.1307 / 0.3081, abs=0.02)  # black background, normalized
+    assert sorted(p.name for p in raw.iterdir()) == before
+    assert not root.exists()  # the temporary copy is gone
+
+
+def test_step_breakdown_adds_up(quick_data):
+    split = mnist_data.Split(quick_data.train.images[:2048], quick_data.train.labels[:2048])
+    small = mnist_data.MNIST(split, quick_data.test, quick_data.mean, quick_data.std)
+    parts = bench.step_breakdown(bench.get_recipe("step4_final"), small, torch.device("cpu"), steps=3)
+    assert set(parts) == {"batch slicing", "augmentation", "forward", "backward", "optimizer"}
+    assert sum(parts.values()) == pytest.approx(100, abs=0.5) and parts["forward"] > 0
