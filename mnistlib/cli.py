@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .errors import UserError
 from .models import MODELS
-from .recipes import DEFAULT_RECIPE, RECIPES
+from .recipes import DEFAULT_RECIPE, RECIPES, STEPS
 
 
 class Parser(argparse.ArgumentParser):
@@ -69,6 +69,7 @@ def build_parser() -> Parser:
 
     figures = commands.add_parser("figures", help="draw the README's charts from saved run histories")
     figures.add_argument("--histories", default="notebooks/histories", help="folder of <recipe>.json histories")
+    figures.add_argument("--results", default="results", help="folder of <recipe>-seed<S>.json run records")
     figures.add_argument("--out", default="docs", help="folder for the PNG files (default docs)")
     return parser
 
@@ -150,6 +151,7 @@ def cmd_figures(args) -> None:
     matplotlib.use("Agg")
     from . import plots
     from .files import atomic_write
+    from .results import accuracy_points
     from .training import History
 
     histories = {}
@@ -160,11 +162,14 @@ def cmd_figures(args) -> None:
                 histories[name] = History.load(path)
             except (ValueError, TypeError, KeyError) as exc:
                 raise UserError(f"{path} is not a mnistlib history ({exc})") from None
-    if not histories:
-        raise UserError(f"no <recipe>.json histories in {args.histories}; run the notebooks first")
+    steps = {name: histories[name] for name in STEPS if name in histories}
+    if not steps:
+        raise UserError(f"no <recipe>.json histories of steps 1-4 in {args.histories}; run the notebooks first")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    charts = {"steps.png": plots.plot_comparison(histories)}
+    points = accuracy_points(histories, args.results)
+    charts = {"steps.png": plots.plot_comparison(steps),
+              "accuracy_vs_params.png": plots.plot_accuracy_vs_params(points)}
     if DEFAULT_RECIPE in histories:
         charts["step4_curves.png"] = plots.plot_history(histories[DEFAULT_RECIPE])
     for name, fig in charts.items():

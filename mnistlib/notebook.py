@@ -9,9 +9,14 @@ from pathlib import Path
 import torch
 
 from . import data as mnist_data
+from . import results
 from .data import MNIST
-from .recipes import QUICK_TRAIN_SIZE, get_recipe
+from .recipes import QUICK_TRAIN_SIZE, RECIPES, get_recipe
+from .results import TABLE_HEADER, summarize
 from .training import History, quick_mode, resolve_device, save_history, train
+
+# The committed run records, seen from notebooks/ in a clone of the repository.
+RESULTS = Path("..") / "results"
 
 
 @dataclass
@@ -78,3 +83,20 @@ def check_target(history: History, full: float, quick: float) -> None:
     assert history.final_accuracy >= bar, f"final test accuracy {history.final_accuracy:.2f}% < {bar}%"
     mode = "quick" if history.quick else "full"
     print(f"target met: final test accuracy {history.final_accuracy:.2f}% >= {bar}% ({mode} mode)")
+
+
+def seed_table(recipes: list[str], folder: str | os.PathLike = RESULTS) -> dict:
+    """Print the committed per-seed results of ``recipes`` with mean and standard deviation."""
+    summaries = {name: summarize(name, folder) for name in recipes}
+    print(TABLE_HEADER)
+    for name, found in summaries.items():
+        print(found.row() if found else f"| `{name}` | no records in {folder} (a clone of the repository has them) |")
+    return {name: found for name, found in summaries.items() if found}
+
+
+def accuracy_points(session: Session, folder: str | os.PathLike = RESULTS) -> dict[str, tuple[int, list[float]]]:
+    """(parameters, final accuracies) of every recipe: its committed seed records (full mode), else
+    the history this session's notebooks saved."""
+    histories = {name: History.load(path) for name in RECIPES
+                 if (path := session.histories / f"{name}.json").is_file()}
+    return results.accuracy_points(histories, None if session.quick else folder)

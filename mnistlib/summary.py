@@ -22,13 +22,16 @@ def receptive_fields(model: nn.Module) -> list[tuple[str, str, tuple[int, ...], 
     rows, state = [], {"rf": 1, "jump": 1}
     names = {module: name for name, module in model.named_modules()}
 
-    def hook(module, _inputs, output):
-        kernel, stride = _pair(module.kernel_size), _pair(module.stride)
+    def hook(module, inputs, output):
+        if isinstance(module, nn.AdaptiveAvgPool2d):  # global average pooling: one window over the whole map
+            kernel = stride = inputs[0].shape[-1]
+        else:
+            kernel, stride = _pair(module.kernel_size), _pair(module.stride)
         state["rf"] += (kernel - 1) * state["jump"]
         state["jump"] *= stride
         rows.append((names[module], type(module).__name__, tuple(output.shape[1:]), state["rf"]))
 
-    layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.MaxPool2d))]
+    layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.AdaptiveAvgPool2d))]
     handles = [m.register_forward_hook(hook) for m in layers]
     try:
         model.eval()
@@ -47,7 +50,16 @@ def summary(model_name: str) -> str:
         model, input_size=(1, 1, 28, 28), device="cpu", verbose=0,
         col_names=("output_size", "num_params"), row_settings=("var_names",),
     )
-    lines = [str(table), "", f"{'layer':<12} {'type':<10} {'output':<14} receptive field"]
-    for name, kind, shape, rf in receptive_fields(model):
-        lines.append(f"{name:<12} {kind:<10} {'x'.join(map(str, shape)):<14} {rf}x{rf}")
+    rows = receptive_fields(model)
+    width = max([10] + [len(kind) + 1 for _, kind, _, _ in rows])
+    lines = [str(table), "", f"{'layer':<12} {'type':<{width}} {'output':<14} receptive field"]
+    for name, kind, shape, rf in rows:
+        lines.append(f"{name:<12} {kind:<{width}} {'x'.join(map(str, shape)):<14} {rf}x{rf}")
     return "\n".join(lines)
+
+
+def parameters_by_block(model_name: str) -> dict[str, int]:
+    """Trainable parameters of each top-level block of a model, in forward order."""
+    model = build_model(model_name)
+    return {name: sum(p.numel() for p in block.parameters() if p.requires_grad)
+            for name, block in model.named_children()}

@@ -55,3 +55,29 @@ def test_plots_draw_without_a_screen(quick_data):
     model = FixedLogits([1.0] + [0.0] * 9)
     assert plots.plot_mistakes(model, quick_data.test, quick_data.mean, quick_data.std, count=8).axes
     assert plots.plot_confusion(analysis.confusion_matrix(model, quick_data.test)).axes
+
+
+def test_accuracy_vs_params_plots_one_point_per_recipe_and_floors_a_failure():
+    fig = plots.plot_accuracy_vs_params({"a": (12_400, [99.6, 99.5, 99.4]), "b": (4_758, [99.5]),
+                                         "relu": (6_379_786, [20.99])})
+    ax = fig.axes[0]
+    labels = ax.get_legend_handles_labels()[1]
+    assert sorted(labels) == ["a: 99.50% (mean of 3 seeds)", "b: 99.50%", "relu: 20.99%", "target 99.4%"]
+    assert ax.get_xscale() == "log" and ax.get_ylim()[0] == 98.0
+
+
+def test_seed_summary_mean_and_sample_std(tmp_path):
+    import json
+
+    from mnistlib import results
+
+    for seed, acc in [(0, 99.5), (1, 99.7), (2, 99.6)]:
+        history = History("beyond_5k", "compact5k", 4_758, seed, "cpu", epochs=[{"test_accuracy": acc}])
+        (tmp_path / f"beyond_5k-seed{seed}.json").write_text(json.dumps(history.to_dict()))
+    quick = History("beyond_5k", "compact5k", 4_758, 3, "cpu", quick=True, epochs=[{"test_accuracy": 90.0}])
+    (tmp_path / "beyond_5k-seed3.json").write_text(json.dumps(quick.to_dict()))  # quick runs do not count
+    found = results.summarize("beyond_5k", tmp_path)
+    assert found.finals == {0: 99.5, 1: 99.7, 2: 99.6}
+    assert (round(found.mean, 6), round(found.std, 6)) == (99.6, 0.1)
+    assert found.row() == "| `beyond_5k` | 4,758 | 1 | 99.50, 99.70, 99.60 | 99.60 ± 0.10 |"
+    assert results.summarize("step4_fast", tmp_path) is None

@@ -47,8 +47,9 @@ def test_recipes_lists_one_line_per_recipe():
     lines = result.stdout.strip().splitlines()
     assert [line.split()[0] for line in lines] == [
         "step1_relu_output", "step1_base", "step2_slim", "step3_augment", "step4_final", "step4_fast",
+        "beyond_8k", "beyond_5k",
     ]
-    assert "params=12,400" in lines[4] and "epochs=8" in lines[-1]
+    assert "params=12,400" in lines[4] and "params=4,758" in lines[-1]
 
 
 def test_summary_defaults_to_the_final_model_on_cpu():
@@ -134,9 +135,10 @@ def test_figures_draws_charts_from_histories(quick_run_dir, tmp_path):
     histories = tmp_path / "histories"
     histories.mkdir()
     (histories / "step4_final.json").write_bytes((out / "history.json").read_bytes())
-    result = mnistlib("figures", "--histories", histories, "--out", tmp_path / "docs")
+    result = mnistlib("figures", "--histories", histories, "--results", tmp_path / "none", "--out", tmp_path / "docs")
     assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in (tmp_path / "docs").iterdir()) == ["step4_curves.png", "steps.png"]
+    assert sorted(p.name for p in (tmp_path / "docs").iterdir()) == [
+        "accuracy_vs_params.png", "step4_curves.png", "steps.png"]
     assert (tmp_path / "docs" / "steps.png").read_bytes()[:4] == b"\x89PNG"
 
 

@@ -1,0 +1,67 @@
+"""Committed run records: ``results/<recipe>-seed<S>.json``, each the history of one command-line run.
+
+``python -m mnistlib train --recipe R --seed S --out DIR`` writes ``DIR/history.json``; copied to
+``results/R-seedS.json`` it becomes a record that the README, the tests and notebook 5 read.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+from .training import History
+
+
+@dataclass
+class SeedSummary:
+    recipe: str
+    params: int
+    epochs: int
+    finals: dict[int, float]  # seed -> final test accuracy (%)
+
+    @property
+    def mean(self) -> float:
+        return statistics.mean(self.finals.values())
+
+    @property
+    def std(self) -> float:
+        """Sample standard deviation over the seeds (0 for a single seed)."""
+        return statistics.stdev(self.finals.values()) if len(self.finals) > 1 else 0.0
+
+    def row(self) -> str:
+        seeds = ", ".join(f"{acc:.2f}" for _, acc in sorted(self.finals.items()))
+        return (f"| `{self.recipe}` | {self.params:,} | {self.epochs} | {seeds} | "
+                f"{self.mean:.2f} ± {self.std:.2f} |")
+
+
+def seed_runs(recipe: str, folder: str | os.PathLike = "results") -> list[History]:
+    """The full-length records of ``recipe``, by seed."""
+    runs = [History.load(p) for p in sorted(Path(folder).glob(f"{recipe}-seed*.json"))]
+    return sorted((h for h in runs if not h.quick), key=lambda h: h.seed)
+
+
+def summarize(recipe: str, folder: str | os.PathLike = "results") -> SeedSummary | None:
+    runs = seed_runs(recipe, folder)
+    if not runs:
+        return None
+    return SeedSummary(recipe, runs[0].params, len(runs[0].epochs), {h.seed: h.final_accuracy for h in runs})
+
+
+def accuracy_points(histories: dict[str, History], folder: str | os.PathLike | None = "results"):
+    """recipe -> (parameters, final accuracies): its seed records in ``folder``, else its history."""
+    from .recipes import RECIPES
+
+    points = {}
+    for name in RECIPES:
+        found = summarize(name, folder) if folder is not None else None
+        if found:
+            points[name] = (found.params, list(found.finals.values()))
+        elif name in histories:
+            points[name] = (histories[name].params, [histories[name].final_accuracy])
+    return points
+
+
+TABLE_HEADER = ("| recipe | parameters | epochs | final test accuracy per seed (%) | mean ± std (%) |\n"
+                "| --- | --- | --- | --- | --- |")
