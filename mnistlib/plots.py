@@ -96,26 +96,27 @@ def plot_confusion(matrix: torch.Tensor):
 
 
 def plot_accuracy_vs_params(points: dict[str, tuple[int, list[float]]], target: float | None = 99.4,
-                            floor: float = 98.0):
+                            floor: float = 97.0):
     """Final test accuracy against parameter count (log scale), one point per recipe.
 
     ``points`` maps a recipe to (parameters, final accuracies); with several seeds the point is their
     mean and the bar spans min to max. A recipe below ``floor`` is drawn on the floor as a down arrow.
     """
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    for name, (params, finals) in points.items():
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    markers = "osD^PX*hv<>"
+    for index, (name, (params, finals)) in enumerate(points.items()):
         mean = sum(finals) / len(finals)
         label = f"{name}: {mean:.2f}%" + (f" (mean of {len(finals)} seeds)" if len(finals) > 1 else "")
         if mean < floor:
             ax.plot(params, floor + 0.05, marker="v", markersize=9, linestyle="none", label=label)
             continue
-        ax.errorbar(params, mean, yerr=[[mean - min(finals)], [max(finals) - mean]], marker="o", capsize=4,
-                    linestyle="none", label=label)
+        ax.errorbar(params, mean, yerr=[[mean - min(finals)], [max(finals) - mean]], capsize=4, linestyle="none",
+                    marker=markers[index % len(markers)], markersize=7, alpha=0.85, label=label)
     if target is not None:
         ax.axhline(target, color="grey", linestyle=":", label=f"target {target}%")
     ax.set(xscale="log", xlabel="parameters (log scale)", ylabel="final test accuracy (%)", ylim=(floor, 100),
            title="accuracy against size")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize="small", loc="lower right")
+    ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     return fig
