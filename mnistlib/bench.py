@@ -13,7 +13,6 @@ recipe's learning-rate policy) for the same number of epochs, from the same init
 from __future__ import annotations
 
 import gzip
-import platform
 import shutil
 import tempfile
 import time
@@ -26,7 +25,7 @@ from . import data as mnist_data
 from .data import FILES
 from .models import build_model
 from .recipes import DEFAULT_RECIPE, Recipe, get_recipe
-from .training import History, augmentation, make_optimizer, train, train_epoch
+from .training import History, augmentation, describe_device, make_optimizer, train, train_epoch
 
 TIMED_REGION = (
     "from the first batch request of an epoch until its summed loss is read back from the device: "
@@ -147,12 +146,6 @@ def time_to_target(history: History, target: float) -> dict:
     }
 
 
-def describe(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
-
-
 def bench(device: torch.device, epochs: int = 1, recipe: str = DEFAULT_RECIPE, target: float = 99.4,
           quick: bool = False, seed: int = 0, data_root=None, log=print) -> dict:
     """The whole benchmark; returns its record and logs a table as it goes."""
@@ -162,7 +155,7 @@ def bench(device: torch.device, epochs: int = 1, recipe: str = DEFAULT_RECIPE, t
     root = mnist_data.data_root(data_root)
     data = mnist_data.load(device, root)
     steps_per_epoch = -(-len(data.train) // step4.batch_size)
-    log(f"device: {device.type} ({describe(device)}); torch {torch.__version__}, torchvision {torchvision.__version__}")
+    log(f"device: {describe_device(device)}; torch {torch.__version__}, torchvision {torchvision.__version__}")
     log(f"timed region: {TIMED_REGION}")
     log(f"model {step4.model}, batch {step4.batch_size}, {epochs} epoch(s) of {len(data.train):,} images per pipeline")
     # First, so that its 45 steps also warm up kernels and caches for both timed pipelines.
@@ -192,7 +185,7 @@ def bench(device: torch.device, epochs: int = 1, recipe: str = DEFAULT_RECIPE, t
         log(f"time to {target}%: not reached in {len(history.epochs)} epoch(s); "
             f"final accuracy {history.final_accuracy:.2f}%")
     return {
-        "device": device.type, "device_name": describe(device), "torch": torch.__version__,
+        "device": device.type, "device_name": describe_device(device), "torch": torch.__version__,
         "torchvision": torchvision.__version__, "cpu_threads": torch.get_num_threads(),
         "timed_region": TIMED_REGION, "model": step4.model, "batch_size": step4.batch_size, "epochs": epochs,
         "pipelines": rows, "speedup": round(speedup, 3), "step_breakdown_percent": breakdown,

@@ -13,7 +13,7 @@ from . import results
 from .data import MNIST
 from .recipes import QUICK_TRAIN_SIZE, RECIPES, get_recipe
 from .results import TABLE_HEADER, summarize
-from .training import History, quick_mode, resolve_device, save_history, train
+from .training import History, describe_device, quick_mode, resolve_device, save_history, train
 
 # The committed run records, seen from notebooks/ in a clone of the repository.
 RESULTS = Path("..") / "results"
@@ -29,12 +29,6 @@ class Session:
     def histories(self) -> Path:
         """Where each step's history goes: full runs beside the notebooks, quick runs apart."""
         return Path("histories") / ("quick" if self.quick else "")
-
-
-def describe_device(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"cuda ({torch.cuda.get_device_name(device)})"
-    return f"cpu ({torch.get_num_threads()} threads)"
 
 
 def start(data_dir: str | os.PathLike | None = None) -> Session:

@@ -35,6 +35,13 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
+def describe_device(device: torch.device) -> str:
+    """The device as the notebooks and the benchmark report it: the GPU's name, or the CPU threads."""
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return f"cpu ({torch.get_num_threads()} threads)"
+
+
 def quick_mode(quick: bool | None = None) -> bool:
     """The explicit flag if given, else MNISTLIB_QUICK=1 in the environment."""
     if quick is not None:
