@@ -1,0 +1,56 @@
+"""A bit-exact golden run on the CPU: any change that alters the numbers fails here.
+
+One thread, the step-4 recipe (augmentation, batch norm, dropout, SGD with the one-cycle policy)
+for 4 epochs of the first 6,400 training images (200 optimizer steps), tested on the first 2,000
+test images: about 15 s. The per-epoch losses and accuracies in ``golden/step4_cpu.json`` must
+come back exactly. A change to data, augmentation, model, dropout or optimizer that changes them
+must refresh this file (``python tests/test_golden.py``) *and* the committed records
+(``python -m mnistlib records``) in the same commit.
+"""
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+GOLDEN = Path(__file__).resolve().parent / "golden" / "step4_cpu.json"
+KEYS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr")
+
+
+def golden_run(data_root=None) -> dict:
+    from mnistlib import data as mnist_data
+    from mnistlib import training
+    from mnistlib.recipes import get_recipe
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        data = mnist_data.load("cpu", data_root, train_size=6_400)
+        data = dataclasses.replace(data, test=mnist_data.Split(data.test.images[:2000], data.test.labels[:2000]))
+        model, history = training.train(get_recipe("step4_final"), seed=0, epochs=4, quick=False, device="cpu", data=data,
+                                    progress=False, log=lambda line: None)
+    finally:
+        torch.set_num_threads(threads)
+    # The rounded records could hide a change in the last bits; the weights' sum in float64 cannot.
+    weights = sum(v.double().sum().item() for v in model.state_dict().values() if v.is_floating_point())
+    return {"torch": torch.__version__, "epochs": [{k: e[k] for k in KEYS} for e in history.epochs],
+            "weights_sum": weights}
+
+
+def test_golden_run_is_bit_exact(data_root):
+    golden = json.loads(GOLDEN.read_text())
+    if golden["torch"] != torch.__version__:
+        pytest.skip(f"golden numbers come from torch {golden['torch']}, this is {torch.__version__}")
+    run = golden_run(data_root)
+    assert run["epochs"] == golden["epochs"]
+    assert run["weights_sum"] == golden["weights_sum"]
+
+
+if __name__ == "__main__":  # python tests/test_golden.py: rewrite the golden file from this checkout
+    sys.path.insert(0, str(GOLDEN.parent.parent.parent))
+    GOLDEN.parent.mkdir(exist_ok=True)
+    GOLDEN.write_text(json.dumps(golden_run(), indent=1) + "\n")
+    print(f"wrote {GOLDEN}")
