@@ -81,6 +81,13 @@ def read_idx(path: Path, spec: IdxFile) -> torch.Tensor:
     return torch.frombuffer(bytearray(data[offset:]), dtype=torch.uint8).reshape(spec.shape)
 
 
+def check_payload(name: str, data: bytes) -> None:
+    """Raise ValueError unless ``data`` is the published file ``name`` (size and MD5)."""
+    spec = FILES[name]
+    if len(data) != spec.size or hashlib.md5(data).hexdigest() != spec.md5:
+        raise ValueError(f"{name}: the download is not the published file (size or MD5 differs)")
+
+
 def _download(raw: Path, names: list[str]) -> None:
     """Fetch ``<name>.gz`` from the mirrors into ``raw``; each file appears whole or not at all."""
     for name in names:
@@ -89,7 +96,7 @@ def _download(raw: Path, names: list[str]) -> None:
             try:
                 with urllib.request.urlopen(f"{mirror}{name}.gz", timeout=30) as response:
                     payload = response.read()
-                gzip.decompress(payload)  # a cut-off transfer fails here, before it reaches the folder
+                check_payload(name, gzip.decompress(payload))  # before anything reaches the folder
             except Exception as exc:  # noqa: BLE001 - any failure means: try the next mirror
                 errors.append(f"{mirror}: {exc}")
                 continue
@@ -148,6 +155,7 @@ class MNIST:
     test: Split
     mean: float
     std: float
+    val: Split | None = None  # held out from the training set for choosing recipes; never trained on
 
     @property
     def background(self) -> float:
@@ -160,26 +168,33 @@ def load(
     root: str | os.PathLike | None = None,
     train_size: int | None = None,
     download: bool = True,
+    val_size: int = 0,
 ) -> MNIST:
     """Load, verify and normalize MNIST onto ``device``.
 
-    ``train_size`` keeps the first that many training images (quick mode). Mean and std come from
-    the full training set, so a subset is normalized exactly like the full data.
+    ``val_size`` holds out the *last* that many of the 60,000 training images as a validation split
+    (the same images for every seed); training uses the rest, or the first ``train_size`` of them
+    (quick mode). Mean and std come from the full training set, so every split is normalized alike.
     """
     raw = load_raw(root, download)
     train = raw["train-images-idx3-ubyte"].float().div_(255)
+    labels = raw["train-labels-idx1-ubyte"]
     mean, std = train.mean().item(), train.std().item()
+    if not 0 <= val_size < len(train):
+        raise UserError(f"--val-size must be between 0 and {len(train) - 1}, got {val_size}")
 
     def to_split(images: torch.Tensor, labels: torch.Tensor) -> Split:
         images = ((images - mean) / std).unsqueeze(1)
         return Split(images.to(device), labels.long().to(device))
 
-    n = train_size or len(train)
+    kept = len(train) - val_size
+    n = min(train_size or kept, kept)
     return MNIST(
-        train=to_split(train[:n], raw["train-labels-idx1-ubyte"][:n]),
+        train=to_split(train[:n], labels[:n]),
         test=to_split(raw["t10k-images-idx3-ubyte"].float().div_(255), raw["t10k-labels-idx1-ubyte"]),
         mean=mean,
         std=std,
+        val=to_split(train[kept:], labels[kept:]) if val_size else None,
     )
 
 

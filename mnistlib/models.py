@@ -56,10 +56,12 @@ class Dropout(nn.Dropout):
     def forward(self, x):
         if not self.training or self.p == 0 or x.device.type != "cpu":
             return super().forward(x)
+        if self.p == 1:
+            return x * 0  # everything dropped (and no division by 1 - p = 0)
         n = x.numel()
         draws = torch.empty(-(-n // 4), dtype=torch.int64).random_(-(2**63), 2**63 - 1).view(torch.int16)[:n]
         keep = draws.view(x.shape) >= round(self.p * 65536) - 32768
-        return x * (keep * (1 / (1 - self.p)))
+        return x * (keep * (1 / (1 - self.p))).to(x.dtype)
 
 
 def conv_unit(c_in: int, c_out: int, batch_norm: bool, dropout: float) -> list[nn.Module]:

@@ -12,11 +12,16 @@ from . import data as mnist_data
 from . import results
 from .data import MNIST
 from .recipes import QUICK_TRAIN_SIZE, RECIPES, get_recipe
+from .records import History, describe_device, save_history
 from .results import TABLE_HEADER, summarize
-from .training import History, describe_device, quick_mode, resolve_device, save_history, train
+from .training import quick_mode, resolve_device, train
 
-# The committed run records, seen from notebooks/ in a clone of the repository.
+# Seen from notebooks/ in a clone of the repository: the committed seed records, the committed
+# histories of the stored full runs (refreshed only by `python -m mnistlib records --notebooks`),
+# and the ignored folder where every notebook run writes its own.
 RESULTS = Path("..") / "results"
+COMMITTED = Path("histories")
+RUNS = Path("runs")
 
 
 @dataclass
@@ -27,8 +32,15 @@ class Session:
 
     @property
     def histories(self) -> Path:
-        """Where each step's history goes: full runs beside the notebooks, quick runs apart."""
-        return Path("histories") / ("quick" if self.quick else "")
+        """Where this session's runs save each step's history: never the committed ``histories/``."""
+        return RUNS / ("quick" if self.quick else "full")
+
+    def history_path(self, recipe: str) -> Path | None:
+        """This session's history of ``recipe``; in full mode, else the committed one of the stored run."""
+        for path in [self.histories / f"{recipe}.json"] + ([] if self.quick else [COMMITTED / f"{recipe}.json"]):
+            if path.is_file():
+                return path
+        return None
 
 
 def start(data_dir: str | os.PathLike | None = None) -> Session:
@@ -52,8 +64,8 @@ def load_histories(session: Session, recipes: list[str]) -> dict[str, History]:
     """The saved histories of earlier steps; a step whose notebook has not run yet is left out."""
     found = {}
     for name in recipes:
-        path = session.histories / f"{name}.json"
-        if path.is_file():
+        path = session.history_path(name)
+        if path is not None:
             found[name] = History.load(path)
         else:
             print(f"no history for {name} yet: run its notebook first")
@@ -71,12 +83,25 @@ def report(history: History) -> None:
     )
 
 
-def check_target(history: History, full: float, quick: float) -> None:
-    """Assert the step's target: ``full`` for a full run, ``quick`` (a lower bar that proves learning)."""
-    bar = quick if history.quick else full
+def check_target(history: History) -> None:
+    """Assert the recipe's target for one run (``recipes.py``): the full target less its margin, or
+    the quick-mode bar that proves learning; and its size and epochs where the recipe claims them."""
+    recipe = get_recipe(history.recipe)
+    bar = recipe.quick_target if history.quick else recipe.notebook_bar
     assert history.final_accuracy >= bar, f"final test accuracy {history.final_accuracy:.2f}% < {bar}%"
-    mode = "quick" if history.quick else "full"
-    print(f"target met: final test accuracy {history.final_accuracy:.2f}% >= {bar}% ({mode} mode)")
+    if recipe.max_params is not None:
+        assert history.params <= recipe.max_params, f"{history.params:,} parameters > {recipe.max_params:,}"
+    assert len(history.epochs) <= recipe.epochs
+    mode = "quick mode" if history.quick else f"full mode: target {recipe.target}% less a {recipe.margin} margin"
+    print(f"target met: final test accuracy {history.final_accuracy:.2f}% >= {bar}% ({mode})")
+
+
+def check_seed_records(seeds: dict) -> None:
+    """Every committed seed record of each recipe meets the recipe's full target, with no margin."""
+    for name, found in seeds.items():
+        target = get_recipe(name).target
+        assert min(found.finals.values()) >= target, found.row()
+        print(f"{name}: all {len(found.finals)} seed records >= {target}%")
 
 
 def seed_table(recipes: list[str], folder: str | os.PathLike = RESULTS) -> dict:
@@ -91,6 +116,5 @@ def seed_table(recipes: list[str], folder: str | os.PathLike = RESULTS) -> dict:
 def accuracy_points(session: Session, folder: str | os.PathLike = RESULTS) -> dict[str, tuple[int, list[float]]]:
     """(parameters, final accuracies) of every recipe: its committed seed records (full mode), else
     the history this session's notebooks saved."""
-    histories = {name: History.load(path) for name in RECIPES
-                 if (path := session.histories / f"{name}.json").is_file()}
+    histories = {name: History.load(path) for name in RECIPES if (path := session.history_path(name)) is not None}
     return results.accuracy_points(histories, None if session.quick else folder)

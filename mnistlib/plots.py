@@ -8,7 +8,7 @@ import torch
 from .analysis import predict
 from .data import MNIST, Split, random_rotation
 from .recipes import Recipe
-from .training import History
+from .records import History
 
 
 def plot_history(history: History, title: str | None = None):

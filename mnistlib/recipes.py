@@ -27,6 +27,19 @@ class Recipe:
     rotation: float = 0.0  # max degrees of the per-image random rotation; 0 = no augmentation
     shift: float = 0.0  # max pixels of the per-image random shift (with rotation)
     schedule: str = "onecycle"  # see lr_at()
+    # What the recipe claims, in percent of the test set at its last epoch (full, quick mode). The
+    # full target must hold on every committed seed record; one notebook run asserts it less
+    # ``margin``, since a single run of a recipe whose seeds all clear the target can still fall
+    # a little short (other seed, other device: a GPU draws other random numbers).
+    target: float = 0.0
+    quick_target: float = 0.0
+    margin: float = 0.0
+    max_params: int | None = None  # part of the claim, where the recipe makes one about size
+
+    @property
+    def notebook_bar(self) -> float:
+        """What a single full-length run (a notebook's last cell) must reach."""
+        return round(self.target - self.margin, 2)
 
     def lr_at(self, step: int, total_steps: int) -> float:
         """Learning rate for optimizer step ``step`` of ``total_steps``.
@@ -48,6 +61,12 @@ class Recipe:
         raise ValueError(f"unknown schedule {self.schedule!r}")
 
 
+# A single run may fall this far below a target that every seed record meets: 0.2 points is 20 test
+# images, about three standard errors of one run's accuracy on 10,000 images (0.07 points at 99.5%)
+# and over three times the spread of final accuracies across seeds seen so far (0.02-0.06).
+SINGLE_RUN_MARGIN = 0.2
+CLAIM = {"margin": SINGLE_RUN_MARGIN}
+
 # Rotations alone, as in the original write-up, left step 4's last epoch at 99.42-99.48% on seed 1
 # (bilinear or nearest sampling); adding shifts of up to 2 px gave 99.58% on the same seed.
 AUGMENT = {"rotation": 7.0, "shift": 2.0}
@@ -55,24 +74,32 @@ AUGMENT = {"rotation": 7.0, "shift": 2.0}
 RECIPES = {
     r.name: r
     for r in [
+        # Steps 1-3 claim no more than the story needs; their bars sit well below any measured run.
         Recipe("step1_relu_output", "base_relu_output", "starter CNN with a ReLU on its logits", lr=0.01, epochs=1),
-        Recipe("step1_base", "base", "starter CNN, ReLU removed from the logits", lr=0.01, epochs=1),
-        Recipe("step2_slim", "slim", "two blocks of two 3x3 convs, ~12k parameters"),
-        Recipe("step3_augment", "slim", "step 2 plus random rotations (7 degrees) and shifts (2 px)", **AUGMENT),
-        Recipe("step4_final", "final", "step 3 plus batch norm and dropout 0.1", **AUGMENT),
+        Recipe("step1_base", "base", "starter CNN, ReLU removed from the logits", lr=0.01, epochs=1,
+               target=96.5, quick_target=80.0),
+        Recipe("step2_slim", "slim", "two blocks of two 3x3 convs, ~12k parameters", target=99.0, quick_target=70.0),
+        Recipe("step3_augment", "slim", "step 2 plus random rotations (7 degrees) and shifts (2 px)",
+               target=99.1, quick_target=70.0, **AUGMENT),
+        Recipe("step4_final", "final", "step 3 plus batch norm and dropout 0.1", target=99.4, quick_target=95.0,
+               max_params=20_000, **AUGMENT, **CLAIM),
         # The same model in 8 epochs instead of 20, at twice the peak learning rate. In 6 and 7 epochs
         # the last epoch was 99.44% and 99.38% (seed 0); 8 epochs gave 99.55% (seed 0), 99.41% (seed 1).
         Recipe("step4_fast", "final", "step 4 in 8 epochs at twice the learning rate", epochs=8, lr=0.1,
-               **AUGMENT),
+               target=99.4, quick_target=95.0, max_params=20_000, **AUGMENT, **CLAIM),
         # Batch 64 (twice the optimizer steps of batch 128) at peak 0.05: on seed 1, batch 128 at 0.1
         # ended at 99.45% (8k) and 99.35% (5k), batch 64 at 0.05 at 99.54% and 99.40%.
         Recipe("beyond_8k", "compact8k", "narrower blocks, a two-conv head, no dropout: 7,654 parameters",
-               epochs=15, batch_size=64, **AUGMENT),
+               epochs=15, batch_size=64, target=99.5, quick_target=97.0, max_params=8_000, **AUGMENT, **CLAIM),
         Recipe("beyond_5k", "compact5k", "the same design, narrower still: 4,758 parameters",
-               epochs=15, batch_size=64, **AUGMENT),
+               epochs=15, batch_size=64, target=99.4, quick_target=97.0, max_params=5_000, **AUGMENT, **CLAIM),
     ]
 }
 DEFAULT_RECIPE = "step4_final"
+# The recipes that make a claim about size and accuracy, and the seeds of their committed records:
+# seeds that were never used to choose anything about any recipe.
+CLAIMED = [name for name, r in RECIPES.items() if r.max_params is not None]
+RECORD_SEEDS = (100, 101, 102, 103, 104)
 # The story of notebooks 1-4; the other recipes go beyond it.
 STEPS = ["step1_relu_output", "step1_base", "step2_slim", "step3_augment", "step4_final"]
 

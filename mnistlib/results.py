@@ -11,7 +11,7 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from .training import History
+from .records import History, load_finished
 
 
 @dataclass
@@ -37,8 +37,8 @@ class SeedSummary:
 
 
 def seed_runs(recipe: str, folder: str | os.PathLike = "results") -> list[History]:
-    """The full-length records of ``recipe``, by seed."""
-    runs = [History.load(p) for p in sorted(Path(folder).glob(f"{recipe}-seed*.json"))]
+    """The full-length records of ``recipe``, by seed; an unfinished run is refused, never counted."""
+    runs = [load_finished(p) for p in sorted(Path(folder).glob(f"{recipe}-seed*.json"))]
     return sorted((h for h in runs if not h.quick), key=lambda h: h.seed)
 
 

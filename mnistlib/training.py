@@ -1,12 +1,11 @@
-"""Training and evaluation: ``fit`` for one model and recipe, ``train`` for a whole run folder."""
+"""The training loop: ``fit`` joins a training step (``step``) and a run record (``records``);
+``train`` runs a recipe from scratch, ``resume`` continues a run folder that stopped early."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -17,12 +16,19 @@ from . import analysis
 from . import data as mnist_data
 from .data import MNIST, Split
 from .errors import UserError
-from .files import atomic_write
 from .models import build_model, count_parameters
 from .recipes import QUICK_TRAIN_SIZE, Recipe, get_recipe
+from .records import (
+    History,
+    check_run_dir,
+    describe_device,
+    read_checkpoint,
+    save_run,
+    set_rng_state,
+)
+from .step import augmentation, make_optimizer, make_step
 
-HISTORY_FILE = "history.json"
-CHECKPOINT_FILE = "model.pt"
+MAX_SEED = 2**63 - 1
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -35,13 +41,6 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
-def describe_device(device: torch.device) -> str:
-    """The device as the notebooks and the benchmark report it: the GPU's name, or the CPU threads."""
-    if device.type == "cuda":
-        return f"cuda ({torch.cuda.get_device_name(device)})"
-    return f"cpu ({torch.get_num_threads()} threads)"
-
-
 def quick_mode(quick: bool | None = None) -> bool:
     """The explicit flag if given, else MNISTLIB_QUICK=1 in the environment."""
     if quick is not None:
@@ -49,101 +48,11 @@ def quick_mode(quick: bool | None = None) -> bool:
     return os.environ.get("MNISTLIB_QUICK", "") not in ("", "0")
 
 
-@dataclass
-class History:
-    """What a run did: its settings and one record per epoch (accuracies in percent)."""
-
-    recipe: str
-    model: str
-    params: int
-    seed: int
-    device: str
-    quick: bool = False
-    epochs: list[dict] = field(default_factory=list)
-
-    @property
-    def final_accuracy(self) -> float:
-        return self.epochs[-1]["test_accuracy"]
-
-    @property
-    def best_epoch(self) -> dict:
-        return max(self.epochs, key=lambda e: e["test_accuracy"])
-
-    @property
-    def total_seconds(self) -> float:
-        return sum(e["seconds"] for e in self.epochs)
-
-    def column(self, key: str) -> list[float]:
-        return [e[key] for e in self.epochs]
-
-    def to_dict(self) -> dict:
-        return {k: getattr(self, k) for k in ("recipe", "model", "params", "seed", "device", "quick", "epochs")}
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> History:
-        path = Path(path)
-        if path.is_dir():
-            path = path / HISTORY_FILE
-        return cls(**json.loads(path.read_text()))
-
-
 def evaluate(model: torch.nn.Module, split: Split) -> tuple[float, int]:
-    """(average loss, number correct) over a split, in evaluation mode."""
+    """(average loss, number correct) over a split, in evaluation mode; the model's mode is kept."""
     out = analysis.logits(model, split)
     loss = F.cross_entropy(out, split.labels, reduction="sum").item()
     return loss / len(split), int((out.argmax(1) == split.labels).sum().item())
-
-
-def make_optimizer(model: torch.nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
-    return torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
-                           weight_decay=recipe.weight_decay)
-
-
-@dataclass
-class EpochStats:
-    """Sums over one training epoch, kept on the device until the epoch ends."""
-
-    loss_sum: torch.Tensor
-    correct: torch.Tensor
-    images: int = 0
-    lr: float = 0.0
-
-
-def train_epoch(model, optimizer, batches, recipe: Recipe, first_step: int, total_steps: int,
-                augment=None, bar=None) -> EpochStats:
-    """One pass over ``batches`` of (images, labels): augment, forward, backward, optimizer step.
-
-    The learning rate follows ``recipe.lr_at`` from optimizer step ``first_step`` of ``total_steps``.
-    Loss and accuracy are summed on the device: no host sync per batch.
-    """
-    device = next(model.parameters()).device
-    stats = EpochStats(torch.zeros((), device=device), torch.zeros((), dtype=torch.long, device=device))
-    model.train()
-    for step, (images, labels) in enumerate(batches, start=first_step):
-        images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-        stats.lr = recipe.lr_at(step, total_steps)
-        for group in optimizer.param_groups:
-            group["lr"] = stats.lr
-        if augment is not None:
-            images = augment(images)
-        logits = model(images)
-        loss = F.cross_entropy(logits, labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        stats.loss_sum += loss.detach() * len(labels)
-        stats.correct += (logits.detach().argmax(1) == labels).sum()
-        stats.images += len(labels)
-        if bar is not None:
-            bar.update()
-    return stats
-
-
-def augmentation(recipe: Recipe, data: MNIST):
-    """The recipe's batched augmentation on the device, or None."""
-    if not (recipe.rotation or recipe.shift):
-        return None
-    return lambda images: mnist_data.random_rotation(images, recipe.rotation, data.background, recipe.shift)
 
 
 def fit(
@@ -156,78 +65,76 @@ def fit(
     progress: bool = True,
     on_epoch=None,
     log=print,
+    graph: bool | None = None,
+    optimizer_state: dict | None = None,
 ) -> History:
-    """Train ``model`` on ``data`` (already on the device) with ``recipe``; one test pass per epoch.
+    """Train ``model`` on ``data`` (already on the device) with ``recipe`` for ``epochs`` epochs in all.
 
-    Seed the global RNG before calling (``train`` does): it drives shuffling, rotations and dropout.
-    Each epoch record holds ``seconds`` (training and testing) and ``train_seconds`` (training only).
+    A ``history`` that already holds epochs (a resumed run) continues after them, with the saved
+    ``optimizer_state``. ``graph`` (default: on a GPU) replays the step as CUDA graphs. Seed the
+    global RNG before calling (``train`` does): it drives shuffling, augmentation and dropout. One
+    test pass per epoch, and one on the validation split if ``data.val`` holds one. Each epoch
+    record holds ``seconds`` (training and testing) and ``train_seconds`` (training only);
+    ``on_epoch(model, optimizer, history)`` runs after each.
     """
     epochs = epochs or recipe.epochs
     device = data.train.labels.device
+    graph = device.type == "cuda" if graph is None else graph
+    if graph and device.type != "cuda":
+        raise UserError("the captured training step needs a CUDA GPU; use the eager step on the CPU")
     history = history or History(recipe.name, recipe.model, count_parameters(model), -1, device.type)
-    optimizer = make_optimizer(model, recipe)
-    augment = augmentation(recipe, data)
+    optimizer = make_optimizer(model, recipe, graph)
+    if optimizer_state is not None:
+        settings = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
+        optimizer.load_state_dict(optimizer_state)  # momentum buffers; the settings stay this run's
+        for group, own in zip(optimizer.param_groups, settings, strict=True):
+            group.update(own)
     steps_per_epoch = -(-len(data.train) // recipe.batch_size)
-    for epoch in range(1, epochs + 1):
+    step = make_step(model, optimizer, data.train, recipe, augmentation(recipe, data), epochs * steps_per_epoch,
+                     graph)
+    history.planned_epochs, history.finished = epochs, False
+    history.val_size = len(data.val) if data.val is not None else 0
+    history.device_name, history.torch = describe_device(device), str(torch.__version__)
+    history.graph, history.capture_seconds = step.graph, step.capture_seconds and round(step.capture_seconds, 3)
+    for epoch in range(len(history.epochs) + 1, epochs + 1):
         start = time.perf_counter()
         # Updated by hand, not wrapped around the loop, so the epoch's loss can go in before it closes.
         bar = tqdm(total=steps_per_epoch, desc=f"Epoch {epoch}/{epochs}", disable=not progress,
                    file=sys.stdout, ncols=100, mininterval=1.0)
-        stats = train_epoch(model, optimizer, data.train.batches(recipe.batch_size, shuffle=True), recipe,
-                            (epoch - 1) * steps_per_epoch, epochs * steps_per_epoch, augment, bar)
-        train_loss = stats.loss_sum.item() / stats.images  # waits for the device
-        train_seconds = time.perf_counter() - start
-        bar.set_postfix_str(f"loss={train_loss:.4f}")
-        bar.close()
+        try:
+            stats = step.epoch((epoch - 1) * steps_per_epoch, bar)
+            train_loss = stats.loss_sum.item() / stats.images  # waits for the device
+            train_seconds = time.perf_counter() - start
+            bar.set_postfix_str(f"loss={train_loss:.4f}")
+        finally:
+            bar.close()  # so that a Ctrl-C message starts on a line of its own
+        record = {"epoch": epoch, "train_loss": round(train_loss, 6),
+                  "train_accuracy": round(100 * int(stats.correct.item()) / stats.images, 4)}
+        if data.val is not None:
+            val_loss, val_correct = evaluate(model, data.val)
+            record.update(val_loss=round(val_loss, 6), val_accuracy=round(100 * val_correct / len(data.val), 4))
         test_loss, test_correct = evaluate(model, data.test)
         n_test = len(data.test)
-        record = {
-            "epoch": epoch,
-            "train_loss": round(train_loss, 6),
-            "train_accuracy": round(100 * int(stats.correct.item()) / stats.images, 4),
+        record.update({
             "test_loss": round(test_loss, 6),
             "test_accuracy": round(100 * test_correct / n_test, 4),
             "lr": stats.lr,
             "seconds": round(time.perf_counter() - start, 3),
             "train_seconds": round(train_seconds, 3),
-        }
+        })
         history.epochs.append(record)
-        log(
-            f"Test set: Average loss: {test_loss:.4f}, "
-            f"Accuracy: {test_correct}/{n_test} ({record['test_accuracy']:.2f}%)"
-        )
+        history.finished = epoch == epochs
+        val = f"Validation accuracy: {record['val_accuracy']:.2f}%; " if data.val is not None else ""
+        log(f"{val}Test set: Average loss: {test_loss:.4f}, "
+            f"Accuracy: {test_correct}/{n_test} ({record['test_accuracy']:.2f}%)")
         if on_epoch is not None:
-            on_epoch(model, history)
+            on_epoch(model, optimizer, history)
     return history
 
 
-def save_history(path: Path, history: History) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = json.dumps(history.to_dict(), indent=1).encode() + b"\n"
-    atomic_write(path, lambda f: f.write(payload))
-
-
-def save_run(run_dir: Path, model: torch.nn.Module, history: History, data: MNIST) -> None:
-    """Write the checkpoint and history.json; each file is replaced whole or not at all."""
-    checkpoint = {
-        "recipe": history.recipe,
-        "model": history.model,
-        "params": history.params,
-        "mean": data.mean,
-        "std": data.std,
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-    }
-    atomic_write(run_dir / CHECKPOINT_FILE, lambda f: torch.save(checkpoint, f))
-    save_history(run_dir / HISTORY_FILE, history)
-
-
-def check_run_dir(run_dir: Path) -> None:
-    """Refuse a folder that already holds a run, so a new run never overwrites an old one."""
-    if run_dir.exists() and not run_dir.is_dir():
-        raise UserError(f"--out {run_dir} exists and is not a folder")
-    taken = [name for name in (HISTORY_FILE, CHECKPOINT_FILE) if (run_dir / name).exists()]
-    if taken:
-        raise UserError(f"--out {run_dir} already holds a run ({', '.join(taken)}); choose another folder")
+def check_seed(seed: int) -> None:
+    if not 0 <= seed <= MAX_SEED:
+        raise UserError(f"--seed must be between 0 and {MAX_SEED}, got {seed}")
 
 
 def train(
@@ -242,14 +149,18 @@ def train(
     progress: bool = True,
     data: MNIST | None = None,
     log=print,
+    val_size: int = 0,
+    graph: bool | None = None,
 ):
     """Train a recipe from scratch: returns (model, history) and, if ``out`` is given, writes the run.
 
     Quick mode (argument, else MNISTLIB_QUICK=1) trains on the first QUICK_TRAIN_SIZE images for
-    one epoch; the test set is always the full 10,000 images.
+    one epoch; the test set is always the full 10,000 images. ``val_size`` holds out the last that
+    many training images as a validation split (ignored when ``data`` is given: it brings its own).
     """
     recipe = get_recipe(recipe) if isinstance(recipe, str) else recipe
     quick = quick_mode(quick)
+    check_seed(seed)
     if epochs is not None and not 1 <= epochs <= 1000:
         raise UserError(f"--epochs must be between 1 and 1000, got {epochs}")
     epochs = 1 if quick and epochs is None else epochs or recipe.epochs
@@ -258,29 +169,54 @@ def train(
     if run_dir is not None:
         check_run_dir(run_dir)
     if data is None:
-        data = mnist_data.load(dev, data_dir, train_size=QUICK_TRAIN_SIZE if quick else None)
+        data = mnist_data.load(dev, data_dir, train_size=QUICK_TRAIN_SIZE if quick else None, val_size=val_size)
     torch.manual_seed(seed)
     model = build_model(recipe.model).to(dev)
     history = History(recipe.name, recipe.model, count_parameters(model), seed, str(dev), quick)
-    on_epoch = None
-    if run_dir is not None:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        on_epoch = lambda m, h: save_run(run_dir, m, h, data)  # noqa: E731
-    fit(model, data, recipe, epochs=epochs, history=history, progress=progress, on_epoch=on_epoch, log=log)
+    fit(model, data, recipe, epochs=epochs, history=history, progress=progress, log=log, graph=graph,
+        on_epoch=_saver(run_dir, data))
     return model, history
 
 
-def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu"):
-    """The model saved by a run, and the checkpoint dict it came from."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"checkpoint {path} not found")
-    try:
-        checkpoint = torch.load(path, map_location=device, weights_only=True)
-        model = build_model(checkpoint["model"])
-        model.load_state_dict(checkpoint["state_dict"])
-    except UserError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to fix
-        raise UserError(f"checkpoint {path} is not a readable mnistlib checkpoint ({type(exc).__name__})") from None
-    return model.to(device), checkpoint
+def _saver(run_dir: Path | None, data: MNIST):
+    if run_dir is None:
+        return None
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return lambda model, optimizer, history: save_run(run_dir, model, optimizer, history, data.mean, data.std)
+
+
+def resume(
+    run_dir: str | os.PathLike,
+    *,
+    device: str = "auto",
+    data_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+    log=print,
+    graph: bool | None = None,
+    data: MNIST | None = None,
+):
+    """Continue a run folder that stopped before its last epoch; returns (model, history).
+
+    On the CPU, with the same number of threads, the result is bit-identical to a run that was never
+    interrupted: the checkpoint holds the weights, momentum buffers and random-number state.
+    """
+    run_dir = Path(run_dir)
+    dev = resolve_device(device)
+    checkpoint = read_checkpoint(run_dir, "cpu")
+    if "history" not in checkpoint or "optimizer" not in checkpoint:
+        raise UserError(f"{run_dir} was written by an older mnistlib and cannot be resumed")
+    history = History(**checkpoint["history"])
+    if history.finished:
+        raise UserError(f"{run_dir} holds a finished run ({len(history.epochs)} of {history.planned_epochs} "
+                        "epochs); nothing to resume")
+    recipe = get_recipe(history.recipe)
+    if data is None:
+        data = mnist_data.load(dev, data_dir, train_size=QUICK_TRAIN_SIZE if history.quick else None,
+                               val_size=history.val_size)
+    model = build_model(history.model).to(dev)
+    model.load_state_dict(checkpoint["state_dict"])
+    set_rng_state(checkpoint["rng"], dev)
+    log(f"resuming {run_dir} after epoch {len(history.epochs)} of {history.planned_epochs}")
+    fit(model, data, recipe, epochs=history.planned_epochs, history=history, progress=progress, log=log, graph=graph,
+        optimizer_state=checkpoint["optimizer"], on_epoch=_saver(run_dir, data))
+    return model, history

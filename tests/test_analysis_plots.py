@@ -4,7 +4,7 @@ from torch import nn
 from mnistlib import analysis, plots
 from mnistlib.data import Split
 from mnistlib.recipes import get_recipe
-from mnistlib.training import History
+from mnistlib.records import History
 
 
 class FixedLogits(nn.Module):

@@ -9,7 +9,7 @@ import torch
 
 from mnistlib import bench
 from mnistlib import data as mnist_data
-from mnistlib.training import History
+from mnistlib.records import History
 from test_cli import assert_user_error, mnistlib
 
 

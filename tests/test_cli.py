@@ -10,9 +10,10 @@ import torch
 from conftest import ROOT, cli_env
 
 
-def mnistlib(*args, **env):
+def mnistlib(*args, timeout=None, **env):
+    """The command line in a subprocess; no time limit by default: a busy CI machine may be slow."""
     return subprocess.run([sys.executable, "-m", "mnistlib", *map(str, args)], capture_output=True, text=True,
-                          cwd=ROOT, env=cli_env(**env), timeout=600)
+                          cwd=ROOT, env=cli_env(**env), timeout=timeout)
 
 
 @pytest.fixture(scope="module")

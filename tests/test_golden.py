@@ -30,8 +30,8 @@ def golden_run(data_root=None) -> dict:
     try:
         data = mnist_data.load("cpu", data_root, train_size=6_400)
         data = dataclasses.replace(data, test=mnist_data.Split(data.test.images[:2000], data.test.labels[:2000]))
-        model, history = training.train(get_recipe("step4_final"), seed=0, epochs=4, quick=False, device="cpu", data=data,
-                                    progress=False, log=lambda line: None)
+        model, history = training.train(get_recipe("step4_final"), seed=0, epochs=4, quick=False, device="cpu",
+                                        data=data, progress=False, log=lambda line: None)
     finally:
         torch.set_num_threads(threads)
     # The rounded records could hide a change in the last bits; the weights' sum in float64 cannot.

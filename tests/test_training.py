@@ -2,8 +2,9 @@ import dataclasses
 import json
 
 import pytest
+import torch
 
-from mnistlib import training
+from mnistlib import records, training
 from mnistlib.recipes import QUICK_TRAIN_SIZE, RECIPES, get_recipe
 
 
@@ -22,6 +23,8 @@ def test_quick_run_learns(quick_data, tmp_path):
     assert saved["recipe"] == "step4_final" and saved["params"] == 12_400 and saved["device"] == "cpu"
     assert set(saved["epochs"][0]) == {"epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr",
                                        "seconds", "train_seconds"}
+    assert saved["finished"] and saved["planned_epochs"] == 1 and saved["torch"] == torch.__version__
+    assert saved["device_name"].startswith("cpu (") and not saved["graph"]
     assert 0 < saved["epochs"][0]["train_seconds"] < saved["epochs"][0]["seconds"]
     assert saved["epochs"][0]["test_accuracy"] == history.final_accuracy
     assert not list((tmp_path / "run").glob(".*tmp"))  # no temporary files left behind
@@ -70,7 +73,7 @@ def test_run_folder_with_a_run_is_never_overwritten(quick_data, tmp_path):
 
 def test_checkpoint_round_trip(quick_data, tmp_path):
     model, history = quick_run(quick_data, tmp_path)
-    loaded, checkpoint = training.load_checkpoint(tmp_path / "run" / "model.pt")
+    loaded, checkpoint = records.load_checkpoint(tmp_path / "run" / "model.pt")
     assert checkpoint["model"] == "final" and checkpoint["params"] == history.params
     loss, correct = training.evaluate(loaded, quick_data.test)
     assert 100 * correct / len(quick_data.test) == history.final_accuracy

@@ -1,0 +1,87 @@
+"""``python -m mnistlib records``: the one way the committed run records are remade.
+
+Nothing else writes into ``results/`` or ``notebooks/histories/``: training runs and notebook runs
+write into ignored ``runs/`` folders. This module re-runs what each record came from and copies the
+finished histories over: ``train --recipe R --seed S`` for ``results/R-seedS.json``, and the five
+notebooks at full length (executed in place, so their stored outputs are that run's) for
+``notebooks/histories/``. Run it from the repository's root.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+from .errors import UserError
+from .files import atomic_write
+from .records import CHECKPOINT_FILE, HISTORY_FILE, History, load_finished
+from .training import resume, train
+
+RESULTS = Path("results")
+RUNS = Path("runs") / "records"
+NOTEBOOKS = Path("notebooks")
+
+
+def _check_repository() -> None:
+    if not (RESULTS.is_dir() and (NOTEBOOKS / "histories").is_dir()):
+        raise UserError(f"run this from the repository's root: no {RESULTS}/ and {NOTEBOOKS}/histories/ "
+                        f"in {Path.cwd()}")
+
+
+def refresh_seed_records(recipes: list[str], seeds: list[int], device: str = "cpu", data_dir=None, log=print) -> None:
+    """Train each recipe on each seed (a finished run in runs/records is reused, an unfinished one
+    resumed), then copy its history to results/<recipe>-seed<S>.json."""
+    _check_repository()
+    for recipe in recipes:
+        for seed in seeds:
+            run_dir = RUNS / f"{recipe}-seed{seed}"
+            if (run_dir / HISTORY_FILE).is_file() and History.load(run_dir).finished:
+                log(f"{run_dir}: finished earlier, reused")
+            elif (run_dir / CHECKPOINT_FILE).is_file():
+                resume(run_dir, device=device, data_dir=data_dir, progress=False, log=log)
+            else:
+                log(f"training {recipe}, seed {seed} -> {run_dir}")
+                train(recipe, seed=seed, quick=False, device=device, data_dir=data_dir, out=run_dir, progress=False,
+                      log=log)
+            history = load_finished(run_dir / HISTORY_FILE)
+            target = RESULTS / f"{recipe}-seed{seed}.json"
+            payload = (run_dir / HISTORY_FILE).read_bytes()
+            atomic_write(target, lambda f, payload=payload: f.write(payload))
+            log(f"{target}: final test accuracy {history.final_accuracy:.2f}%")
+
+
+def _settle_carriage_returns(text: str) -> str:
+    """What a terminal would show: of each line a progress bar redrew with '\\r', only the last state."""
+    return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
+
+
+def refresh_notebooks(log=print) -> None:
+    """Execute every notebook at full length in place (nbclient), then commit-ready copies of their histories."""
+    import nbclient
+    import nbformat
+
+    _check_repository()
+    env = dict(os.environ)
+    os.environ["MNISTLIB_QUICK"] = "0"  # the kernel inherits it
+    try:
+        for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+            start = time.perf_counter()
+            notebook = nbformat.read(path, as_version=4)
+            nbclient.NotebookClient(notebook, timeout=3600, kernel_name="python3",
+                                    resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+            for cell in notebook.cells:
+                for output in cell.get("outputs", []):
+                    if output.get("output_type") == "stream":
+                        output["text"] = _settle_carriage_returns(output["text"])
+            payload = nbformat.writes(notebook).encode()
+            atomic_write(path, lambda f, payload=payload: f.write(payload))
+            log(f"{path}: executed in {time.perf_counter() - start:.0f} s")
+    finally:
+        os.environ.clear()
+        os.environ.update(env)
+    for history in sorted((NOTEBOOKS / "runs" / "full").glob("*.json")):
+        load_finished(history)
+        shutil.copyfile(history, NOTEBOOKS / "histories" / history.name)
+        log(f"{NOTEBOOKS / 'histories' / history.name}: copied from {history}")

@@ -1,0 +1,198 @@
+"""The training step: augment, forward, loss, backward, SGD. Eager everywhere, or captured as CUDA graphs.
+
+Eager (``train_epoch``) is what the CPU runs and what any iterable of batches can feed (the
+benchmark's classic DataLoader too). On a GPU the same step is captured once per batch size as a
+CUDA graph (``GraphedStep``) and replayed: the batch is gathered inside the graph from a static
+index buffer, the learning rate is a device tensor set before each replay, dropout and augmentation
+draw their random numbers inside the graph, and loss and accuracy are summed in device buffers.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from . import data as mnist_data
+from .data import MNIST, Split
+from .recipes import Recipe
+
+
+@dataclass
+class EpochStats:
+    """Sums over one training epoch, kept on the device until the epoch ends."""
+
+    loss_sum: torch.Tensor
+    correct: torch.Tensor
+    images: int = 0
+    lr: float = 0.0
+
+
+def augmentation(recipe: Recipe, data: MNIST):
+    """The recipe's batched augmentation on the device, or None."""
+    if not (recipe.rotation or recipe.shift):
+        return None
+    return lambda images: mnist_data.random_rotation(images, recipe.rotation, data.background, recipe.shift)
+
+
+def make_optimizer(model: torch.nn.Module, recipe: Recipe, graph: bool = False) -> torch.optim.Optimizer:
+    """SGD with momentum and weight decay; for a captured step, fused and with a device-tensor rate."""
+    if not graph:
+        return torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
+                               weight_decay=recipe.weight_decay)
+    lr = torch.tensor(recipe.lr, device=next(model.parameters()).device)
+    return torch.optim.SGD(model.parameters(), lr=lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay,
+                           fused=True)
+
+
+def train_epoch(model, optimizer, batches, recipe: Recipe, first_step: int, total_steps: int,
+                augment=None, bar=None) -> EpochStats:
+    """One eager pass over ``batches`` of (images, labels): augment, forward, backward, optimizer step.
+
+    The learning rate follows ``recipe.lr_at`` from optimizer step ``first_step`` of ``total_steps``.
+    Loss and accuracy are summed on the device: no host sync per batch.
+    """
+    device = next(model.parameters()).device
+    stats = EpochStats(torch.zeros((), device=device), torch.zeros((), dtype=torch.long, device=device))
+    model.train()
+    for step, (images, labels) in enumerate(batches, start=first_step):
+        images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+        stats.lr = recipe.lr_at(step, total_steps)
+        for group in optimizer.param_groups:
+            group["lr"] = stats.lr
+        if augment is not None:
+            images = augment(images)
+        logits = model(images)
+        loss = F.cross_entropy(logits, labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        stats.loss_sum += loss.detach() * len(labels)
+        stats.correct += (logits.detach().argmax(1) == labels).sum()
+        stats.images += len(labels)
+        if bar is not None:
+            bar.update()
+    return stats
+
+
+class EagerStep:
+    """``train_epoch`` over shuffled index slices of a device-resident split."""
+
+    graph = False
+    capture_seconds = None
+
+    def __init__(self, model, optimizer, split: Split, recipe: Recipe, augment, total_steps: int):
+        self.model, self.optimizer, self.split, self.recipe = model, optimizer, split, recipe
+        self.augment, self.total_steps = augment, total_steps
+
+    def epoch(self, first_step: int, bar=None) -> EpochStats:
+        batches = self.split.batches(self.recipe.batch_size, shuffle=True)
+        return train_epoch(self.model, self.optimizer, batches, self.recipe, first_step, self.total_steps,
+                           self.augment, bar)
+
+
+def batch_sizes(n: int, batch_size: int) -> list[int]:
+    """The batch sizes of one epoch over ``n`` images: the full batch, and the smaller last one if any."""
+    sizes = {min(batch_size, n)}
+    if n > batch_size and n % batch_size:
+        sizes.add(n % batch_size)
+    return sorted(sizes, reverse=True)
+
+
+def lr_schedule(recipe: Recipe, total_steps: int) -> list[float]:
+    """The learning rate of every optimizer step, as the eager step sets it one by one."""
+    return [recipe.lr_at(step, total_steps) for step in range(total_steps)]
+
+
+class GraphedStep:
+    """The whole training step as CUDA graphs, one per batch size an epoch needs (the full batch, and
+    the smaller last one when the split does not divide evenly), replayed once per batch.
+
+    Capturing needs a few eager warm-up steps (they create the optimizer's momentum buffers and
+    let cuDNN pick its kernels). They run at learning rate 0, and afterwards the weights, batch-norm
+    statistics and momentum buffers are put back exactly as they were, so the recipe is unchanged:
+    a zero momentum buffer makes the first real step the same as SGD's first step.
+    """
+
+    graph = True
+    WARMUP_STEPS = 3
+
+    def __init__(self, model, optimizer, split: Split, recipe: Recipe, augment, total_steps: int):
+        self.model, self.optimizer, self.split, self.recipe, self.augment = model, optimizer, split, recipe, augment
+        device = split.labels.device
+        self.lr = torch.tensor(recipe.lr_at(0, total_steps), device=device)
+        for group in optimizer.param_groups:
+            group["lr"] = self.lr  # the tensor the captured fused SGD reads on every replay
+        self.schedule = torch.tensor(lr_schedule(recipe, total_steps), device=device)
+        self.total_steps = total_steps
+        self.loss_sum = torch.zeros((), device=device)
+        self.correct = torch.zeros((), dtype=torch.long, device=device)
+        self.index = {size: torch.arange(size, device=device) for size in batch_sizes(len(split), recipe.batch_size)}
+        start = time.perf_counter()
+        self.graphs = self._capture()
+        torch.cuda.synchronize(device)
+        self.capture_seconds = time.perf_counter() - start
+
+    def _step(self, index: torch.Tensor) -> None:
+        images = self.split.images.index_select(0, index)
+        labels = self.split.labels.index_select(0, index)
+        if self.augment is not None:
+            images = self.augment(images)
+        logits = self.model(images)
+        loss = F.cross_entropy(logits, labels)
+        loss.backward()
+        self.optimizer.step()
+        self.loss_sum += loss.detach() * len(index)
+        self.correct += (logits.detach().argmax(1) == labels).sum()
+
+    def _capture(self) -> dict[int, torch.cuda.CUDAGraph]:
+        model, optimizer = self.model, self.optimizer
+        params = list(model.parameters())
+        weights = {k: v.clone() for k, v in model.state_dict().items()}
+        momenta = [optimizer.state[p].get("momentum_buffer") for p in params]
+        momenta = [None if m is None else m.clone() for m in momenta]
+        self.lr.fill_(0.0)
+        model.train()
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for index in self.index.values():
+                for _ in range(self.WARMUP_STEPS):
+                    optimizer.zero_grad(set_to_none=True)
+                    self._step(index)
+        torch.cuda.current_stream().wait_stream(side)
+        graphs = {}
+        for size, index in self.index.items():
+            optimizer.zero_grad(set_to_none=True)  # backward in the graph then writes, never accumulates
+            graphs[size] = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graphs[size]):
+                self._step(index)
+        with torch.no_grad():
+            for k, v in model.state_dict().items():
+                v.copy_(weights[k])
+            for p, saved in zip(params, momenta, strict=True):
+                buffer = optimizer.state[p]["momentum_buffer"]
+                buffer.copy_(saved) if saved is not None else buffer.zero_()
+        return graphs
+
+    def epoch(self, first_step: int, bar=None) -> EpochStats:
+        n, b = len(self.split), self.recipe.batch_size
+        order = torch.randperm(n, device=self.split.labels.device)
+        self.loss_sum.zero_()
+        self.correct.zero_()
+        step = first_step
+        for start in range(0, n, b):
+            size = min(b, n - start)
+            self.index[size].copy_(order[start : start + size])
+            self.lr.copy_(self.schedule[step])
+            self.graphs[size].replay()
+            step += 1
+            if bar is not None:
+                bar.update()
+        return EpochStats(self.loss_sum.clone(), self.correct.clone(), n, self.recipe.lr_at(step - 1, self.total_steps))
+
+
+def make_step(model, optimizer, split: Split, recipe: Recipe, augment, total_steps: int, graph: bool):
+    return (GraphedStep if graph else EagerStep)(model, optimizer, split, recipe, augment, total_steps)
