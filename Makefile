@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: train test test-notebooks-full notebooks clean
+.PHONY: train test test-notebooks-full gpu-check records notebooks clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,16 @@ test: $(VENV)/.installed-tests
 ## Run the notebooks at full length as regression tests (use a GPU kernel: about an hour on 2 CPU cores).
 test-notebooks-full: $(VENV)/.installed-tests
 	MNISTLIB_QUICK=0 $(BIN)/python -m pytest --nbval-lax --nbval-current-env notebooks
+
+## On a GPU machine whose Python already has PyTorch, torchvision, nbval and ipykernel (no .venv):
+## the benchmark, ten fresh seeds of step 4 and the five notebooks at full length under nbval.
+gpu-check:
+	PYTHONPATH=$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH} $(PYTHON) scripts/gpu_check.py
+
+## Re-run the committed seed records (results/) on the CPU; `make records ARGS=--notebooks` re-executes
+## the notebooks at full length instead and refreshes notebooks/histories/.
+records: $(VENV)/.installed-tests
+	$(BIN)/python -m mnistlib records $(ARGS)
 
 ## JupyterLab on the notebooks, in .venv.
 notebooks: $(VENV)/.installed-notebooks

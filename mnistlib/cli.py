@@ -235,12 +235,12 @@ def cmd_figures(args) -> None:
     for name, fig in charts.items():
         atomic_write(out / name, lambda f, fig=fig: fig.savefig(f, format="png", dpi=110))
         print(out / name)
-    print("\n| recipe | parameters | epochs | final test accuracy (%) | best (%) | device | minutes |")
+    print("\n| recipe | parameters | epochs | final test accuracy (%) | best (%) | device | seconds |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for name, h in histories.items():
         best = h.best_epoch
         print(f"| `{name}` | {h.params:,} | {len(h.epochs)} | {h.final_accuracy:.2f} | "
-              f"{best['test_accuracy']:.2f} (epoch {best['epoch']}) | {h.device} | {h.total_seconds / 60:.1f} |")
+              f"{best['test_accuracy']:.2f} (epoch {best['epoch']}) | {h.device} | {h.total_seconds:.0f} |")
 
 
 def main(argv: list[str] | None = None) -> int:

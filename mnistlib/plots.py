@@ -7,7 +7,7 @@ import torch
 
 from .analysis import predict
 from .data import MNIST, Split, random_rotation
-from .recipes import Recipe
+from .recipes import DEFAULT_RECIPE, RECIPES, Recipe
 from .records import History
 
 
@@ -29,7 +29,7 @@ def plot_history(history: History, title: str | None = None):
     return fig
 
 
-def plot_comparison(histories: dict[str, History], target: float | None = 99.4):
+def plot_comparison(histories: dict[str, History], target: float | None = RECIPES[DEFAULT_RECIPE].target):
     """Test accuracy per epoch of several runs, parameter counts in the legend."""
     fig, ax = plt.subplots(figsize=(8, 4))
     for label, history in histories.items():
@@ -95,7 +95,8 @@ def plot_confusion(matrix: torch.Tensor):
     return fig
 
 
-def plot_accuracy_vs_params(points: dict[str, tuple[int, list[float]]], target: float | None = 99.4,
+def plot_accuracy_vs_params(points: dict[str, tuple[int, list[float]]],
+                            target: float | None = RECIPES[DEFAULT_RECIPE].target,
                             floor: float = 97.0):
     """Final test accuracy against parameter count (log scale), one point per recipe.
 

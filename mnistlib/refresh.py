@@ -52,9 +52,20 @@ def refresh_seed_records(recipes: list[str], seeds: list[int], device: str = "cp
             log(f"{target}: final test accuracy {history.final_accuracy:.2f}%")
 
 
-def _settle_carriage_returns(text: str) -> str:
-    """What a terminal would show: of each line a progress bar redrew with '\\r', only the last state."""
-    return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
+def _merge_streams(outputs: list) -> list:
+    """One output per run of stdout (or stderr) pieces, showing what a terminal would: of a line that
+    a progress bar redrew with '\\r', only its last state."""
+    merged = []
+    for output in outputs:
+        if output.get("output_type") == "stream" and merged and merged[-1].get("output_type") == "stream" \
+                and merged[-1]["name"] == output["name"]:
+            merged[-1]["text"] += output["text"]
+        else:
+            merged.append(output)
+    for output in merged:
+        if output.get("output_type") == "stream":
+            output["text"] = "\n".join(line.rsplit("\r", 1)[-1] for line in output["text"].split("\n"))
+    return merged
 
 
 def refresh_notebooks(log=print) -> None:
@@ -72,9 +83,8 @@ def refresh_notebooks(log=print) -> None:
             nbclient.NotebookClient(notebook, timeout=3600, kernel_name="python3",
                                     resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
             for cell in notebook.cells:
-                for output in cell.get("outputs", []):
-                    if output.get("output_type") == "stream":
-                        output["text"] = _settle_carriage_returns(output["text"])
+                if cell.cell_type == "code":
+                    cell.outputs = _merge_streams(cell.outputs)
             payload = nbformat.writes(notebook).encode()
             atomic_write(path, lambda f, payload=payload: f.write(payload))
             log(f"{path}: executed in {time.perf_counter() - start:.0f} s")

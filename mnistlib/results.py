@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 from dataclasses import dataclass
@@ -30,10 +31,16 @@ class SeedSummary:
         """Sample standard deviation over the seeds (0 for a single seed)."""
         return statistics.stdev(self.finals.values()) if len(self.finals) > 1 else 0.0
 
+    @property
+    def minimum(self) -> float:
+        return min(self.finals.values())
+
     def row(self) -> str:
+        from .recipes import get_recipe
+
         seeds = ", ".join(f"{acc:.2f}" for _, acc in sorted(self.finals.items()))
-        return (f"| `{self.recipe}` | {self.params:,} | {self.epochs} | {seeds} | "
-                f"{self.mean:.2f} ± {self.std:.2f} |")
+        return (f"| `{self.recipe}` | {self.params:,} | {self.epochs} | {get_recipe(self.recipe).target:.1f} | "
+                f"{seeds} | {self.mean:.2f} ± {self.std:.2f} | {self.minimum:.2f} |")
 
 
 def seed_runs(recipe: str, folder: str | os.PathLike = "results") -> list[History]:
@@ -63,5 +70,22 @@ def accuracy_points(histories: dict[str, History], folder: str | os.PathLike | N
     return points
 
 
-TABLE_HEADER = ("| recipe | parameters | epochs | final test accuracy per seed (%) | mean ± std (%) |\n"
-                "| --- | --- | --- | --- | --- |")
+TABLE_HEADER = ("| recipe | parameters | epochs | target (%) | final test accuracy per seed (%) | mean ± std (%) "
+                "| lowest (%) |\n| --- | --- | --- | --- | --- | --- | --- |")
+
+
+def gpu_finals(folder: str | os.PathLike) -> dict[str, dict[int, float]]:
+    """recipe -> {seed: final test accuracy} of the GPU check's fresh-seed runs kept in ``folder``:
+    ``bench.json`` (its time-to-target runs), ``<recipe>-finals.json`` and ``<recipe>-seed<S>.json``."""
+    folder = Path(folder)
+    finals: dict[str, dict[int, float]] = {}
+    bench = json.loads((folder / "bench.json").read_text())
+    reach = bench["time_to_target"]
+    finals[reach["recipe"]] = dict(zip(reach["seeds"], reach["finals"], strict=True))
+    for path in sorted(folder.glob("*-finals.json")):
+        record = json.loads(path.read_text())
+        finals[record["recipe"]] = {int(seed): acc for seed, acc in record["finals"].items()}
+    for path in sorted(folder.glob("*-seed*.json")):
+        history = load_finished(path)
+        finals.setdefault(history.recipe, {})[history.seed] = history.final_accuracy
+    return finals

@@ -190,3 +190,33 @@ def test_history_json_says_what_the_run_was(tmp_path, small_data, one_thread):
     assert (saved["planned_epochs"], saved["finished"], saved["device_name"]) == (1, True, "cpu (1 threads)")
     checkpoint = torch.load(tmp_path / "run" / "model.pt", weights_only=True)
     assert checkpoint["epoch"] == 1 and checkpoint["optimizer"]["state"]
+
+
+def test_notebook_runs_write_to_the_ignored_runs_folder_only():
+    from mnistlib import notebook
+
+    session = notebook.Session(quick=False, device=torch.device("cpu"), data=None)
+    assert session.histories.parts[0] == "runs" and "notebooks/runs/" in (ROOT / ".gitignore").read_text()
+    assert session.history_path("step2_slim") in (None, notebook.COMMITTED / "step2_slim.json",
+                                                  session.histories / "step2_slim.json")
+
+
+def test_refreshed_notebooks_keep_one_line_per_progress_bar():
+    from mnistlib.refresh import _merge_streams
+
+    pieces = ["\rEpoch 1/2:   0%| 0/9", "\rEpoch 1/2: 100%| 9/9", "\nTest set: 97%\n", "\rEpoch 2/2: 100%| 9/9",
+              "\nTest set: 98%\n"]
+    merged = _merge_streams([{"output_type": "stream", "name": "stdout", "text": p} for p in pieces])
+    assert len(merged) == 1
+    assert merged[0]["text"] == "Epoch 1/2: 100%| 9/9\nTest set: 97%\nEpoch 2/2: 100%| 9/9\nTest set: 98%\n"
+
+
+# Issue 10's run of the notebooks at full length on one H100 (torch 2.11): a notebook's last cell must
+# pass on each of them, including beyond_8k's 99.49%, which missed the old single-run bar of 99.5%.
+ISSUE_10_GPU_RESULTS = {"step1_base": 97.73, "step2_slim": 99.15, "step3_augment": 99.60, "step4_final": 99.61,
+                        "beyond_8k": 99.49, "beyond_5k": 99.54}
+
+
+@pytest.mark.parametrize("recipe, accuracy", ISSUE_10_GPU_RESULTS.items())
+def test_notebook_bars_pass_the_earlier_gpu_run(recipe, accuracy):
+    assert accuracy >= RECIPES[recipe].notebook_bar

@@ -1,0 +1,77 @@
+"""The GPU check (`make gpu-check`): benchmark, ten fresh seeds of step 4, the notebooks at full length.
+
+For a fresh GPU machine with PyTorch and torchvision installed (nbval and ipykernel too, for the
+notebooks). Writes runs/gpu-check/{bench,seeds}.json and ends with a short table.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from mnistlib import data as mnist_data
+from mnistlib.bench import bench
+from mnistlib.recipes import RECORD_SEEDS, get_recipe
+from mnistlib.training import train
+
+OUT = Path("runs") / "gpu-check"
+SEEDS = range(RECORD_SEEDS[0], RECORD_SEEDS[0] + 10)  # fresh seeds: none was used to choose a recipe
+
+
+def main() -> int:
+    if not torch.cuda.is_available():
+        print("gpu-check: PyTorch sees no CUDA GPU here", file=sys.stderr)
+        return 2
+    OUT.mkdir(parents=True, exist_ok=True)
+    device = torch.device("cuda")
+    rows = []
+
+    start = time.perf_counter()
+    record = bench(device, recipe="step4_fast", seed=SEEDS[0], seeds=len(SEEDS))
+    (OUT / "bench.json").write_text(json.dumps(record, indent=1) + "\n")
+    pipelines = {row["pipeline"].split(" (")[0]: row for row in record["pipelines"]}
+    reach = record["time_to_target"]
+    rows += [
+        ("bench", f"{time.perf_counter() - start:.0f} s", ""),
+        ("s/epoch: classic / eager / graphed", " / ".join(f"{r['seconds_per_epoch']:.3f}" for r in pipelines.values()),
+         f"speed-up {record['speedup']:.1f}x"),
+        ("graph capture (once)", f"{record['pipelines'][-1]['capture_seconds']:.2f} s", ""),
+        ("step4_final, 20 epochs + test passes", f"{record['full_run']['wall_seconds']:.2f} s",
+         f"final {record['full_run']['final_accuracy']:.2f}%"),
+        (f"time to 99.4% ({reach['recipe']}, fixed budget)",
+         f"{reach['time_to_target_seconds']} s" if reach["met"] else "not met",
+         f"{reach['seeds_at_target']}/{len(reach['finals'])} seeds >= 99.4%"),
+    ]
+
+    start = time.perf_counter()
+    data = mnist_data.load(device)
+    recipe = get_recipe("step4_final")
+    finals = {}
+    for seed in SEEDS:
+        _, history = train(recipe, seed=seed, data=data, device="cuda", progress=False, log=lambda line: None)
+        finals[seed] = history.final_accuracy
+        print(f"step4_final seed {seed}: final {history.final_accuracy:.2f}%")
+    (OUT / "seeds.json").write_text(json.dumps({"recipe": recipe.name, "finals": finals}, indent=1) + "\n")
+    hits = sum(f >= recipe.target for f in finals.values())
+    rows.append((f"step4_final, {len(finals)} seeds", f"{time.perf_counter() - start:.0f} s",
+                 f"{hits}/{len(finals)} >= {recipe.target}%, min {min(finals.values()):.2f}%"))
+
+    start = time.perf_counter()
+    nbval = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
+                            "--nbval-current-env", "notebooks"], env={**os.environ, "MNISTLIB_QUICK": "0"})
+    rows.append(("notebooks, full length, nbval", f"{time.perf_counter() - start:.0f} s",
+                 "passed" if nbval.returncode == 0 else f"FAILED (exit {nbval.returncode})"))
+
+    print(f"\n{torch.cuda.get_device_name()}, torch {torch.__version__}")
+    print("\n| check | time | result |\n| --- | --- | --- |")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    return 0 if nbval.returncode == 0 and hits == len(finals) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
