@@ -20,14 +20,19 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
-    return value
+def whole_number(low: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {low}, got {value}")
+        return value
+    return parse
+
+
+positive_int, nonnegative_int = whole_number(1), whole_number(0)
 
 
 def build_parser() -> Parser:
@@ -38,19 +43,22 @@ def build_parser() -> Parser:
     train.add_argument("--recipe", default=DEFAULT_RECIPE, choices=RECIPES, metavar="NAME",
                        help=f"one of: {', '.join(RECIPES)} (default {DEFAULT_RECIPE})")
     train.add_argument("--epochs", type=positive_int, help="override the recipe's epochs (1-1000)")
-    train.add_argument("--seed", type=positive_int, default=0, help="random seed (default 0)")
+    train.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default 0)")
     train.add_argument("--data-dir", help="folder holding MNIST/raw (default: $MNISTLIB_DATA, else ~/.cache/mnistlib)")
     train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                        help="auto (default): the GPU if PyTorch sees one, else the CPU")
     train.add_argument("--out", help="run folder to create (default runs/<recipe>-seed<S>-<time>)")
     train.add_argument("--quick", action="store_true", default=None,
                        help="one epoch of the training set, a smoke run (also MNISTLIB_QUICK=1)")
-    train.add_argument("--val-size", type=positive_int, default=0, metavar="N",
+    train.add_argument("--val-size", type=nonnegative_int, default=0, metavar="N",
                        help="hold out the last N training images and report validation accuracy per epoch "
                             "(default 0: train on all 60,000)")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a run folder that stopped before its last epoch")
     train.add_argument("--no-graph", dest="graph", action="store_false", default=None,
                        help="on a GPU, run the eager training step instead of the captured CUDA graphs")
+    train.add_argument("--threads", type=positive_int, metavar="N",
+                       help="CPU threads for torch (default: torch's choice); 1 on a machine that is busy with "
+                            "other work")
     train.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bars")
 
     commands.add_parser("recipes", help="list the recipes")
@@ -62,31 +70,35 @@ def build_parser() -> Parser:
     evaluate = commands.add_parser("evaluate", help="test accuracy of a saved checkpoint")
     evaluate.add_argument("--checkpoint", required=True, help="a model.pt from a run folder")
     evaluate.add_argument("--data-dir", help="folder holding MNIST/raw")
-    evaluate.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    evaluate.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                          help="auto (default): the GPU if PyTorch sees one, else the CPU")
     bench = commands.add_parser("bench", help="time mnistlib's pipeline against the classic one, and time to 99.4%%")
-    bench.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    bench.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                       help="auto (default): the GPU if PyTorch sees one, else the CPU")
     bench.add_argument("--epochs", type=positive_int, default=1, help="epochs each pipeline trains (default 1)")
     bench.add_argument("--recipe", default="step4_fast", choices=RECIPES, metavar="NAME",
                        help="recipe whose time to --target is measured (default step4_fast)")
     bench.add_argument("--seeds", type=positive_int, help="runs of --recipe, from --seed on (default 10 on a GPU, "
                                                           "1 on the CPU); the target counts if 9 in 10 end above it")
     bench.add_argument("--target", type=float, default=99.4, help="test accuracy to reach, in %% (default 99.4)")
-    bench.add_argument("--seed", type=positive_int, default=0, help="random seed (default 0)")
+    bench.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default 0)")
     bench.add_argument("--quick", action="store_true", help="train the recipe for one epoch only (a smoke run)")
     bench.add_argument("--data-dir", help="folder holding MNIST/raw")
+    bench.add_argument("--threads", type=positive_int, metavar="N",
+                       help="CPU threads for torch (default: torch's choice)")
     bench.add_argument("--out", help="JSON record to write (default runs/bench-<device>-<time>.json)")
 
     records = commands.add_parser("records", help="re-run the committed run records (results/, notebooks/)")
     records.add_argument("--recipes", nargs="+", choices=CLAIMED, metavar="NAME", default=CLAIMED,
                          help=f"recipes whose seed records to re-run (default: {', '.join(CLAIMED)})")
-    records.add_argument("--seeds", nargs="+", type=positive_int, default=list(RECORD_SEEDS), metavar="S",
+    records.add_argument("--seeds", nargs="+", type=nonnegative_int, default=list(RECORD_SEEDS), metavar="S",
                          help=f"seeds (default {' '.join(map(str, RECORD_SEEDS))}: never used to choose a recipe)")
     records.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"],
                          help="device of the records (default cpu, as the committed ones)")
     records.add_argument("--data-dir", help="folder holding MNIST/raw")
-    records.add_argument("--notebooks", action="store_true",
-                         help="instead: execute the five notebooks at full length in place and copy their "
-                              "histories to notebooks/histories/")
+    records.add_argument("--notebooks", nargs="*", metavar="NOTEBOOK",
+                         help="instead: execute the notebooks (default all five; or names such as 05_beyond) at "
+                              "full length in place and copy their histories to notebooks/histories/")
 
     figures = commands.add_parser("figures", help="draw the README's charts from saved run histories")
     figures.add_argument("--histories", default="notebooks/histories", help="folder of <recipe>.json histories")
@@ -125,7 +137,7 @@ def cmd_train(args) -> None:
             raise Interrupted("nothing was saved") from None
         raise Interrupted(f"{out} holds the last finished epoch; continue with: "
                           f"python -m mnistlib train --resume {out}") from None
-    best = history.best_epoch
+    best = history.best_record
     print(
         f"{history.recipe}: final test accuracy {history.final_accuracy:.2f}% "
         f"(best {best['test_accuracy']:.2f}% at epoch {best['epoch']} of {len(history.epochs)}), "
@@ -198,8 +210,8 @@ def cmd_bench(args) -> None:
 def cmd_records(args) -> None:
     from .refresh import refresh_notebooks, refresh_seed_records
 
-    if args.notebooks:
-        refresh_notebooks()
+    if args.notebooks is not None:
+        refresh_notebooks(args.notebooks)
     else:
         refresh_seed_records(args.recipes, args.seeds, device=args.device, data_dir=args.data_dir)
 
@@ -238,13 +250,17 @@ def cmd_figures(args) -> None:
     print("\n| recipe | parameters | epochs | final test accuracy (%) | best (%) | device | seconds |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for name, h in histories.items():
-        best = h.best_epoch
+        best = h.best_record
         print(f"| `{name}` | {h.params:,} | {len(h.epochs)} | {h.final_accuracy:.2f} | "
               f"{best['test_accuracy']:.2f} (epoch {best['epoch']}) | {h.device} | {h.total_seconds:.0f} |")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
     handler = {"train": cmd_train, "recipes": cmd_recipes, "summary": cmd_summary, "evaluate": cmd_evaluate,
                "bench": cmd_bench, "records": cmd_records, "figures": cmd_figures}
     try:

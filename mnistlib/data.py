@@ -120,10 +120,12 @@ def load_raw(root: str | os.PathLike | None = None, download: bool = True) -> di
             except OSError as exc:
                 reason = f"download failed: {exc}"
         if reason:
-            raise UserError(
-                f"MNIST files missing in {raw}: {', '.join(missing)} (plain or .gz); {reason}. "
-                f"Put the four files there or set {ENV_VAR} to a folder that holds MNIST/raw/"
-            )
+            root_dir = data_root(root)
+            if root_dir.name == "raw" and root_dir.parent.name == "MNIST":
+                raise UserError(f"give the folder that holds MNIST/raw/, not MNIST/raw itself: "
+                                f"{root_dir.parent.parent}")
+            raise UserError(f"MNIST files missing in {raw} ({', '.join(missing)}): put them there (plain or .gz), "
+                            f"or point --data-dir or {ENV_VAR} at a folder holding MNIST/raw/ ({reason})")
     return {name: read_idx(_find(raw, name), spec) for name, spec in FILES.items()}
 
 

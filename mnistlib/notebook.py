@@ -73,7 +73,7 @@ def load_histories(session: Session, recipes: list[str]) -> dict[str, History]:
 
 
 def report(history: History) -> None:
-    best = history.best_epoch
+    best = history.best_record
     minutes, seconds = divmod(history.total_seconds, 60)
     print(
         f"{history.recipe}: {history.params:,} parameters, {len(history.epochs)} epoch(s)\n"

@@ -83,10 +83,11 @@ RECIPES = {
                target=99.1, quick_target=70.0, **AUGMENT),
         Recipe("step4_final", "final", "step 3 plus batch norm and dropout 0.1", target=99.4, quick_target=95.0,
                max_params=20_000, **AUGMENT, **CLAIM),
-        # The same model in 8 epochs instead of 20, at twice the peak learning rate. In 6 and 7 epochs
-        # the last epoch was 99.44% and 99.38% (seed 0); 8 epochs gave 99.55% (seed 0), 99.41% (seed 1).
+        # The same model in 8 epochs instead of 20, at twice the peak learning rate; on validation it beat
+        # 7 epochs and batch 256 (README). It claimed 99.4% until fresh CPU seeds ended at 99.35% and
+        # 99.39%: the claim that holds on every fresh seed, CPU and GPU, is 99.3%.
         Recipe("step4_fast", "final", "step 4 in 8 epochs at twice the learning rate", epochs=8, lr=0.1,
-               target=99.4, quick_target=95.0, max_params=20_000, **AUGMENT, **CLAIM),
+               target=99.3, quick_target=95.0, max_params=20_000, **AUGMENT, **CLAIM),
         # Batch 64 (twice the optimizer steps of batch 128) at peak 0.05: on seed 1, batch 128 at 0.1
         # ended at 99.45% (8k) and 99.35% (5k), batch 64 at 0.05 at 99.54% and 99.40%.
         Recipe("beyond_8k", "compact8k", "narrower blocks, a two-conv head, no dropout: 7,654 parameters",

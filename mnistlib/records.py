@@ -59,7 +59,8 @@ class History:
         return self.epochs[-1]["test_accuracy"]
 
     @property
-    def best_epoch(self) -> dict:
+    def best_record(self) -> dict:
+        """The record (a dict) of the epoch with the highest test accuracy."""
         return max(self.epochs, key=lambda e: e["test_accuracy"])
 
     @property

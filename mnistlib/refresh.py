@@ -68,16 +68,24 @@ def _merge_streams(outputs: list) -> list:
     return merged
 
 
-def refresh_notebooks(log=print) -> None:
-    """Execute every notebook at full length in place (nbclient), then commit-ready copies of their histories."""
+def refresh_notebooks(names: list[str] | None = None, log=print) -> None:
+    """Execute the notebooks (all, or those named) at full length in place, then copy the histories
+    their runs wrote into notebooks/histories/."""
     import nbclient
     import nbformat
 
     _check_repository()
+    paths = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    if names:
+        unknown = set(names) - {p.stem for p in paths}
+        if unknown:
+            raise UserError(f"no notebook {', '.join(sorted(unknown))}; choose from {', '.join(p.stem for p in paths)}")
+        paths = [p for p in paths if p.stem in names]
+    started = time.time()
     env = dict(os.environ)
     os.environ["MNISTLIB_QUICK"] = "0"  # the kernel inherits it
     try:
-        for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+        for path in paths:
             start = time.perf_counter()
             notebook = nbformat.read(path, as_version=4)
             nbclient.NotebookClient(notebook, timeout=3600, kernel_name="python3",
@@ -92,6 +100,8 @@ def refresh_notebooks(log=print) -> None:
         os.environ.clear()
         os.environ.update(env)
     for history in sorted((NOTEBOOKS / "runs" / "full").glob("*.json")):
+        if history.stat().st_mtime < started:
+            continue  # from an earlier run, not this one
         load_finished(history)
         shutil.copyfile(history, NOTEBOOKS / "histories" / history.name)
         log(f"{NOTEBOOKS / 'histories' / history.name}: copied from {history}")

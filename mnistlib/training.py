@@ -42,10 +42,15 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 
 def quick_mode(quick: bool | None = None) -> bool:
-    """The explicit flag if given, else MNISTLIB_QUICK=1 in the environment."""
+    """The explicit flag if given, else MNISTLIB_QUICK in the environment (1/true/yes/on or 0/false/no/off)."""
     if quick is not None:
         return quick
-    return os.environ.get("MNISTLIB_QUICK", "") not in ("", "0")
+    value = os.environ.get("MNISTLIB_QUICK", "").strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    raise UserError(f"MNISTLIB_QUICK={value!r} is neither on (1, true, yes) nor off (0, false, no)")
 
 
 def evaluate(model: torch.nn.Module, split: Split) -> tuple[float, int]:

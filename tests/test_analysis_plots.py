@@ -45,7 +45,7 @@ def history(accuracies):
 
 def test_history_summaries():
     h = history([98.0, 99.5, 99.4])
-    assert h.final_accuracy == 99.4 and h.best_epoch["epoch"] == 2 and h.total_seconds == 3.0
+    assert h.final_accuracy == 99.4 and h.best_record["epoch"] == 2 and h.total_seconds == 3.0
 
 
 def test_plots_draw_without_a_screen(quick_data):

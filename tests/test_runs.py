@@ -220,3 +220,36 @@ ISSUE_10_GPU_RESULTS = {"step1_base": 97.73, "step2_slim": 99.15, "step3_augment
 @pytest.mark.parametrize("recipe, accuracy", ISSUE_10_GPU_RESULTS.items())
 def test_notebook_bars_pass_the_earlier_gpu_run(recipe, accuracy):
     assert accuracy >= RECIPES[recipe].notebook_bar
+
+
+@pytest.mark.parametrize("value, quick", [("1", True), ("true", True), ("yes", True), ("0", False),
+                                          ("false", False), ("off", False), ("", False)])
+def test_quick_mode_reads_the_environment_as_a_person_means_it(monkeypatch, value, quick):
+    monkeypatch.setenv("MNISTLIB_QUICK", value)
+    assert training.quick_mode() is quick
+
+
+def test_quick_mode_refuses_a_value_it_cannot_read(monkeypatch):
+    monkeypatch.setenv("MNISTLIB_QUICK", "maybe")
+    with pytest.raises(UserError, match="MNISTLIB_QUICK"):
+        training.quick_mode()
+
+
+def test_a_data_dir_ending_in_mnist_raw_is_recognised(tmp_path, offline):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    with pytest.raises(UserError, match="not MNIST/raw itself"):
+        mnist_data.load_raw(raw)
+
+
+def test_the_package_shows_its_modules():
+    import mnistlib
+
+    assert mnistlib.plots.plot_history and mnistlib.step.GraphedStep and "Modules:" in mnistlib.__doc__
+    with pytest.raises(AttributeError):
+        mnistlib.nothing  # noqa: B018
+
+
+def test_threads_flag_and_device_help():
+    out = mnistlib("train", "--help").stdout + mnistlib("evaluate", "--help").stdout
+    assert "--threads N" in out and out.count("the GPU if PyTorch sees one") == 2
