@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import torch
+from matplotlib.ticker import MaxNLocator
 
 from .analysis import predict
 from .data import MNIST, Split, random_rotation
 from .recipes import DEFAULT_RECIPE, RECIPES, Recipe
 from .records import History
+
+
+def whole_epochs(ax, epochs: int) -> None:
+    """Epoch axes count whole epochs: ticks on integers, and a one-epoch chart spans epochs 0 to 2."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if epochs == 1:
+        ax.set_xlim(0.5, 1.5)
+        ax.set_xticks([1])
 
 
 def plot_history(history: History, title: str | None = None):
@@ -19,6 +28,8 @@ def plot_history(history: History, title: str | None = None):
         loss_ax.plot(epochs, history.column(f"{split}_loss"), style, marker=".", label=split)
         acc_ax.plot(epochs, history.column(f"{split}_accuracy"), style, marker=".", label=split)
     loss_ax.set(xlabel="epoch", ylabel="loss", yscale="log", title="loss")
+    for ax in (loss_ax, acc_ax):
+        whole_epochs(ax, len(epochs))
     acc_ax.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
     acc_ax.set_ylim(max(min(history.column("test_accuracy") + history.column("train_accuracy")) - 0.5, 80), 100)
     for ax in (loss_ax, acc_ax):
@@ -41,6 +52,7 @@ def plot_comparison(histories: dict[str, History], target: float | None = RECIPE
     # Zoomed on the last percent or two, where the steps differ; a run far below is still in the legend.
     lowest = min(min(h.column("test_accuracy")) for h in histories.values())
     ax.set(xlabel="epoch", ylabel="test accuracy (%)", ylim=(max(lowest - 0.3, 97), 100))
+    whole_epochs(ax, max(len(h.epochs) for h in histories.values()))
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     fig.tight_layout()
@@ -97,27 +109,37 @@ def plot_confusion(matrix: torch.Tensor):
 
 def plot_accuracy_vs_params(points: dict[str, tuple[int, list[float]]],
                             target: float | None = RECIPES[DEFAULT_RECIPE].target,
-                            floor: float = 97.0):
-    """Final test accuracy against parameter count (log scale), one point per recipe.
+                            floor: float = 99.0, max_params: int = 100_000):
+    """Final test accuracy against parameter count, one labelled point per recipe.
 
     ``points`` maps a recipe to (parameters, final accuracies); with several seeds the point is their
-    mean and the bar spans min to max. A recipe below ``floor`` is drawn on the floor as a down arrow.
+    mean and the bar spans lowest to highest. The axes zoom on the compact recipes: a recipe with more
+    than ``max_params`` parameters or below ``floor`` is named in a note under the chart instead.
     """
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    markers = "osD^PX*hv<>"
-    for index, (name, (params, finals)) in enumerate(points.items()):
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    shown, left_out = [], []
+    for name, (params, finals) in points.items():
         mean = sum(finals) / len(finals)
-        label = f"{name}: {mean:.2f}%" + (f" (mean of {len(finals)} seeds)" if len(finals) > 1 else "")
-        if mean < floor:
-            ax.plot(params, floor + 0.05, marker="v", markersize=9, linestyle="none", label=label)
-            continue
-        ax.errorbar(params, mean, yerr=[[mean - min(finals)], [max(finals) - mean]], capsize=4, linestyle="none",
-                    marker=markers[index % len(markers)], markersize=7, alpha=0.85, label=label)
+        (shown if params <= max_params and mean >= floor else left_out).append((name, params, finals, mean))
+    for index, (name, params, finals, mean) in enumerate(sorted(shown, key=lambda p: (p[1], p[3]))):
+        ax.errorbar(params, mean, yerr=[[mean - min(finals)], [max(finals) - mean]], capsize=4, marker="o",
+                    linestyle="none", markersize=6)
+        seeds = f", {len(finals)} seeds" if len(finals) > 1 else ""
+        right = index % 2 == 0  # recipes of one size alternate sides, so their labels do not collide
+        ax.annotate(f"{name} {mean:.2f}%{seeds}", (params, mean), xytext=(10 if right else -10, 0),
+                    textcoords="offset points", ha="left" if right else "right", va="center", fontsize=9)
     if target is not None:
-        ax.axhline(target, color="grey", linestyle=":", label=f"target {target}%")
+        ax.axhline(target, color="grey", linestyle=":")
+        ax.annotate(f"target {target}%", (0.99, target), xycoords=("axes fraction", "data"), xytext=(0, -10),
+                    textcoords="offset points", ha="right", fontsize=8, color="grey")
     ax.set(xscale="log", xlabel="parameters (log scale)", ylabel="final test accuracy (%)", ylim=(floor, 100),
-           title="accuracy against size")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))
-    fig.tight_layout()
+           xlim=(3_000, 30_000), title="accuracy against size")
+    ticks = [4_000, 5_000, 8_000, 12_000, 20_000]
+    ax.set_xticks(ticks, [f"{t // 1000}k" for t in ticks])
+    ax.set_xticks([], minor=True)
+    ax.grid(alpha=0.3)
+    if left_out:
+        note = "; ".join(f"{name}: {params:,} parameters, {mean:.2f}%" for name, params, _, mean in left_out)
+        fig.text(0.01, 0.01, f"off the chart: {note}", fontsize=8, color="dimgrey")
+    fig.tight_layout(rect=(0, 0.04 if left_out else 0, 1, 1))
     return fig

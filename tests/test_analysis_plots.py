@@ -57,13 +57,21 @@ def test_plots_draw_without_a_screen(quick_data):
     assert plots.plot_confusion(analysis.confusion_matrix(model, quick_data.test)).axes
 
 
-def test_accuracy_vs_params_plots_one_point_per_recipe_and_floors_a_failure():
+def test_accuracy_vs_params_labels_each_compact_recipe_and_notes_the_rest():
     fig = plots.plot_accuracy_vs_params({"a": (12_400, [99.6, 99.5, 99.4]), "b": (4_758, [99.5]),
                                          "relu": (6_379_786, [20.99])})
     ax = fig.axes[0]
-    labels = ax.get_legend_handles_labels()[1]
-    assert sorted(labels) == ["a: 99.50% (mean of 3 seeds)", "b: 99.50%", "relu: 20.99%", "target 99.4%"]
-    assert ax.get_xscale() == "log" and ax.get_ylim()[0] == 97.0
+    labels = sorted(t.get_text() for t in ax.texts)
+    assert labels == ["a 99.50%, 3 seeds", "b 99.50%", "target 99.4%"]
+    assert "relu: 6,379,786 parameters, 20.99%" in fig.texts[0].get_text()
+    assert ax.get_xscale() == "log" and ax.get_ylim()[0] == 99.0
+
+
+def test_epoch_axes_count_whole_epochs():
+    one = plots.plot_history(history([98.0])).axes[0]
+    assert list(one.get_xticks()) == [1]
+    many = plots.plot_comparison({"a": history([98.0, 98.5, 99.0, 99.2, 99.3])}).axes[0]
+    assert all(float(t).is_integer() for t in many.get_xticks())
 
 
 def test_seed_summary_mean_and_sample_std(tmp_path):
