@@ -151,7 +151,7 @@ def check_run_dir(run_dir: Path) -> None:
 
 def check_writable(path: Path, what: str) -> None:
     """Fail now, in one line, if ``path`` (a file or folder still to be made) could not be written later."""
-    existing = path
+    existing = path if path.is_dir() else path.parent  # a file is written in its folder, even over an old one
     while not existing.exists():
         if existing.parent == existing:
             break

@@ -71,8 +71,11 @@ def _merge_streams(outputs: list) -> list:
 def refresh_notebooks(names: list[str] | None = None, log=print) -> None:
     """Execute the notebooks (all, or those named) at full length in place, then copy the histories
     their runs wrote into notebooks/histories/."""
-    import nbclient
-    import nbformat
+    try:
+        import nbclient
+        import nbformat
+    except ImportError:
+        raise UserError("records --notebooks needs nbclient and nbformat: pip install -e '.[tests]'") from None
 
     _check_repository()
     paths = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))

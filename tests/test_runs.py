@@ -253,3 +253,11 @@ def test_the_package_shows_its_modules():
 def test_threads_flag_and_device_help():
     out = mnistlib("train", "--help").stdout + mnistlib("evaluate", "--help").stdout
     assert "--threads N" in out and out.count("the GPU if PyTorch sees one") == 2
+
+
+def test_writable_check_accepts_a_file_to_replace_and_a_folder_to_make(tmp_path):
+    (tmp_path / "old.png").write_bytes(b"x")
+    records.check_writable(tmp_path / "old.png", "--out")  # figures redraws docs/*.png in place
+    records.check_writable(tmp_path / "new" / "deeper" / "run", "--out")
+    with pytest.raises(UserError, match="not a folder"):
+        records.check_writable(tmp_path / "old.png" / "run", "--out")
