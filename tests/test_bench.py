@@ -27,8 +27,10 @@ def test_bench_smoke_run(tmp_path):
     assert classic["images"] == ours["images"] == 60_000
     assert record["speedup"] == pytest.approx(classic["seconds_per_epoch"] / ours["seconds_per_epoch"], rel=1e-2)
     assert sum(record["step_breakdown_percent"].values()) == pytest.approx(100, abs=0.5)
+    assert [row["pipeline"].split(" ")[1] for row in record["pipelines"][1:]] == ["eager"]  # no graph on a CPU
     reach = record["time_to_target"]
-    assert reach["recipe"] == "step4_final" and reach["epochs_run"] == 1 and len(reach["accuracies"]) == 1
+    assert reach["recipe"] == "step4_fast" and len(reach["finals"]) == 1 and "full_run" not in record
+    assert len(record["histories"]) == 1 and len(record["histories"][0]["epochs"]) == 1
 
 
 def test_bench_refuses_to_overwrite_a_record(tmp_path):
@@ -54,6 +56,14 @@ def test_time_to_target_counts_training_only_up_to_the_first_epoch_at_target():
     reach = bench.time_to_target(history([98.0, 99.41, 99.3, 99.5]), 99.4)
     assert (reach["reached_at_epoch"], reach["train_seconds"], reach["eval_seconds"]) == (2, 20.0, 4.0)
     assert reach["final_accuracy"] == 99.5 and reach["total_train_seconds"] == 40.0
+
+
+def test_fixed_budget_needs_nine_seeds_in_ten_at_their_last_epoch():
+    runs = [history([98.0, 99.5]) for _ in range(9)] + [history([99.6, 99.3])]
+    budget = bench.fixed_budget(runs, 99.4, test_pass_seconds=0.5)
+    assert (budget["seeds_at_target"], budget["met"], budget["time_to_target_seconds"]) == (9, True, 20.5)
+    runs[0] = history([99.6, 99.3])
+    assert not bench.fixed_budget(runs, 99.4, 0.5)["met"]
 
 
 def test_time_to_target_not_reached():
