@@ -78,7 +78,8 @@ def classic_loader(root: Path, device: torch.device, batch_size: int, rotation: 
     return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, **kwargs)
 
 
-def time_pipeline(name: str, make_epoch, recipe: Recipe, device: torch.device, epochs: int, seed: int) -> dict:
+def time_pipeline(name: str, make_epoch, recipe: Recipe, device: torch.device, epochs: int, seed: int,
+                  train_size: int, graph: bool = False) -> dict:
     """Train a fresh model of ``recipe`` for ``epochs`` epochs and time each one.
 
     ``make_epoch(model, optimizer, total_steps)`` returns ``(epoch(first_step) -> EpochStats, setup)``,
@@ -86,8 +87,7 @@ def time_pipeline(name: str, make_epoch, recipe: Recipe, device: torch.device, e
     """
     torch.manual_seed(seed)
     model = build_model(recipe.model).to(device)
-    steps_per_epoch = -(-60_000 // recipe.batch_size)
-    graph = name.startswith("mnistlib graphed")
+    steps_per_epoch = -(-train_size // recipe.batch_size)
     optimizer = make_optimizer(model, recipe, graph=graph)
     run_epoch, setup = make_epoch(model, optimizer, epochs * steps_per_epoch)
     seconds, images = 0.0, 0
@@ -213,7 +213,7 @@ def bench(device: torch.device, epochs: int = 1, recipe: str = "step4_fast", tar
         rows.append(time_pipeline(
             "classic (torchvision MNIST + DataLoader)",
             lambda m, o, total: (lambda first: train_epoch(m, o, loader, step4, first, total), {}),
-            step4, device, epochs, seed))
+            step4, device, epochs, seed, len(data.train)))
 
     def pipeline(step_class):
         def make(model, optimizer, total):
@@ -222,10 +222,10 @@ def bench(device: torch.device, epochs: int = 1, recipe: str = "step4_fast", tar
         return make
 
     rows.append(time_pipeline("mnistlib eager (device-resident tensors)", pipeline(EagerStep), step4, device,
-                              epochs, seed))
+                              epochs, seed, len(data.train)))
     if cuda:
         rows.append(time_pipeline("mnistlib graphed (one CUDA graph per step)", pipeline(GraphedStep), step4,
-                                  device, epochs, seed))
+                                  device, epochs, seed, len(data.train), graph=True))
     log("\n| pipeline | s/epoch | images/s | speed-up |\n| --- | --- | --- | --- |")
     for row in rows:
         row["speedup"] = round(rows[0]["seconds_per_epoch"] / row["seconds_per_epoch"], 3)

@@ -38,13 +38,10 @@ def augmentation(recipe: Recipe, data: MNIST):
 
 
 def make_optimizer(model: torch.nn.Module, recipe: Recipe, graph: bool = False) -> torch.optim.Optimizer:
-    """SGD with momentum and weight decay; for a captured step, fused and with a device-tensor rate."""
-    if not graph:
-        return torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
-                               weight_decay=recipe.weight_decay)
-    lr = torch.tensor(recipe.lr, device=next(model.parameters()).device)
-    return torch.optim.SGD(model.parameters(), lr=lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay,
-                           fused=True)
+    """SGD with momentum and weight decay; fused for a captured step (``GraphedStep`` gives it its
+    device-tensor learning rate)."""
+    return torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
+                           weight_decay=recipe.weight_decay, fused=True if graph else None)
 
 
 def train_epoch(model, optimizer, batches, recipe: Recipe, first_step: int, total_steps: int,
