@@ -87,6 +87,7 @@ def build_parser() -> Parser:
     bench.add_argument("--threads", type=positive_int, metavar="N",
                        help="CPU threads for torch (default: torch's choice)")
     bench.add_argument("--out", help="JSON record to write (default runs/bench-<device>-<time>.json)")
+    bench.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bars")
 
     records = commands.add_parser("records", help="re-run the committed run records (results/, notebooks/)")
     records.add_argument("--recipes", nargs="+", choices=CLAIMED, metavar="NAME", default=CLAIMED,
@@ -168,7 +169,7 @@ def cmd_evaluate(args) -> None:
 
     device = resolve_device(args.device)
     model, checkpoint = load_checkpoint(args.checkpoint, device)
-    test = mnist_data.load(device, args.data_dir, train_size=1).test
+    test = mnist_data.load_test(device, checkpoint["mean"], checkpoint["std"], args.data_dir)
     loss, correct = evaluate(model, test)
     print(
         f"Test set: Average loss: {loss:.4f}, Accuracy: {correct}/{len(test)} ({100 * correct / len(test):.2f}%)"
@@ -199,7 +200,7 @@ def cmd_bench(args) -> None:
         raise UserError(f"--out {out} already exists; choose another file")
     check_writable(out, "--out")
     record = bench(device, epochs=args.epochs, recipe=args.recipe, target=args.target, quick=args.quick,
-                   seed=args.seed, data_root=args.data_dir, seeds=args.seeds)
+                   seed=args.seed, data_root=args.data_dir, seeds=args.seeds, progress=args.progress)
     out.parent.mkdir(parents=True, exist_ok=True)
     payload = json.dumps(record, indent=1).encode() + b"\n"
     atomic_write(out, lambda f: f.write(payload))
@@ -237,7 +238,9 @@ def cmd_figures(args) -> None:
                 raise UserError(f"{path} is not a mnistlib history ({exc})") from None
     steps = {name: histories[name] for name in STEPS if name in histories}
     if not steps:
-        raise UserError(f"no <recipe>.json histories of steps 1-4 in {args.histories}; run the notebooks first")
+        raise UserError(f"no <recipe>.json histories of steps 1-4 in {Path(args.histories).resolve()}: figures draws "
+                        "from a clone's notebooks/histories/ and results/; run it in the repository's top folder "
+                        "or pass --histories and --results")
     out.mkdir(parents=True, exist_ok=True)
     points = accuracy_points(histories, args.results)
     charts = {"steps.png": plots.plot_comparison(steps),

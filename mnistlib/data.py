@@ -107,26 +107,35 @@ def _download(raw: Path, names: list[str]) -> None:
             raise OSError("; ".join(errors))
 
 
-def load_raw(root: str | os.PathLike | None = None, download: bool = True) -> dict[str, torch.Tensor]:
-    """The four verified MNIST arrays as uint8 CPU tensors, keyed by file name."""
+TEST_FILES = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+def load_raw(root: str | os.PathLike | None = None, download: bool = True,
+             names: tuple[str, ...] = tuple(FILES)) -> dict[str, torch.Tensor]:
+    """The verified MNIST arrays ``names`` (default all four) as uint8 CPU tensors, keyed by file name."""
     raw = data_root(root) / "MNIST" / "raw"
-    missing = [name for name in FILES if _find(raw, name) is None]
+    missing = [name for name in names if _find(raw, name) is None]
     if missing:
-        reason = "download disabled"
+        failure = "download disabled"
         if download:
             try:
                 _download(raw, missing)
-                reason = ""
-            except OSError as exc:
-                reason = f"download failed: {exc}"
-        if reason:
-            root_dir = data_root(root)
-            if root_dir.name == "raw" and root_dir.parent.name == "MNIST":
-                raise UserError(f"give the folder that holds MNIST/raw/, not MNIST/raw itself: "
-                                f"{root_dir.parent.parent}")
-            raise UserError(f"MNIST files missing in {raw} ({', '.join(missing)}): put them there (plain or .gz), "
-                            f"or point --data-dir or {ENV_VAR} at a folder holding MNIST/raw/ ({reason})")
-    return {name: read_idx(_find(raw, name), spec) for name, spec in FILES.items()}
+                failure = ""
+            except OSError:
+                failure = "download failed"
+        if failure:
+            partly = f"{', '.join(missing)} missing; " if len(missing) < len(names) else ""
+            raise UserError(_missing_message(root, raw, f"{partly}{failure}"))
+    return {name: read_idx(_find(raw, name), FILES[name]) for name in names}
+
+
+def _missing_message(root: str | os.PathLike | None, raw: Path, why: str) -> str:
+    """One line, the fix first: where to point, then where it looked."""
+    given = data_root(root)
+    if given.name == "raw" and given.parent.name == "MNIST":
+        return f"give the folder that holds MNIST/raw/, not MNIST/raw itself: {given.parent.parent}"
+    where = "--data-dir" if root is not None else f"--data-dir (or ${ENV_VAR})"
+    return f"no MNIST data: point {where} at a folder holding MNIST/raw/ (looked in {raw}; {why})"
 
 
 @dataclass
@@ -138,6 +147,10 @@ class Split:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def head(self, n: int) -> Split:
+        """The first ``n`` examples (a view, no copy)."""
+        return Split(self.images[:n], self.labels[:n])
 
     def batches(self, batch_size: int, shuffle: bool = False):
         """Yield (images, labels) mini-batches as index slices; the last one may be smaller."""
@@ -165,6 +178,11 @@ class MNIST:
         return -self.mean / self.std
 
 
+def _to_split(images: torch.Tensor, labels: torch.Tensor, mean: float, std: float, device) -> Split:
+    images = ((images.float().div_(255) - mean) / std).unsqueeze(1)
+    return Split(images.to(device), labels.long().to(device))
+
+
 def load(
     device: str | torch.device = "cpu",
     root: str | os.PathLike | None = None,
@@ -179,25 +197,28 @@ def load(
     (quick mode). Mean and std come from the full training set, so every split is normalized alike.
     """
     raw = load_raw(root, download)
-    train = raw["train-images-idx3-ubyte"].float().div_(255)
-    labels = raw["train-labels-idx1-ubyte"]
-    mean, std = train.mean().item(), train.std().item()
+    train, labels = raw["train-images-idx3-ubyte"], raw["train-labels-idx1-ubyte"]
+    pixels = train.float().div_(255)
+    mean, std = pixels.mean().item(), pixels.std().item()
     if not 0 <= val_size < len(train):
         raise UserError(f"--val-size must be between 0 and {len(train) - 1}, got {val_size}")
-
-    def to_split(images: torch.Tensor, labels: torch.Tensor) -> Split:
-        images = ((images - mean) / std).unsqueeze(1)
-        return Split(images.to(device), labels.long().to(device))
-
     kept = len(train) - val_size
     n = min(train_size or kept, kept)
     return MNIST(
-        train=to_split(train[:n], labels[:n]),
-        test=to_split(raw["t10k-images-idx3-ubyte"].float().div_(255), raw["t10k-labels-idx1-ubyte"]),
+        train=_to_split(train[:n], labels[:n], mean, std, device),
+        test=_to_split(raw["t10k-images-idx3-ubyte"], raw["t10k-labels-idx1-ubyte"], mean, std, device),
         mean=mean,
         std=std,
-        val=to_split(train[kept:], labels[kept:]) if val_size else None,
+        val=_to_split(train[kept:], labels[kept:], mean, std, device) if val_size else None,
     )
+
+
+def load_test(device: str | torch.device, mean: float, std: float, root: str | os.PathLike | None = None,
+              download: bool = True) -> Split:
+    """Only the test split, normalized with the training statistics a checkpoint saved: reads the two
+    small test files, not the 47 MB of training images."""
+    raw = load_raw(root, download, TEST_FILES)
+    return _to_split(*(raw[name] for name in TEST_FILES), mean, std, device)
 
 
 def random_rotation(

@@ -72,14 +72,29 @@ def test_wrong_checksum_is_a_clear_error(copied_root):
         mnist_data.load_raw(copied_root, download=False)
 
 
-def test_missing_file_offline_names_folder_files_and_variable(copied_root, offline):
+def test_missing_file_offline_names_folder_and_file(copied_root, offline):
     _file(copied_root, "t10k-images-idx3-ubyte").unlink()
     with pytest.raises(UserError) as error:
         mnist_data.load_raw(copied_root)
     message = str(error.value)
+    assert message.startswith("no MNIST data: point --data-dir at a folder holding MNIST/raw/")
     assert str(copied_root / "MNIST" / "raw") in message
-    assert "t10k-images-idx3-ubyte" in message and "MNISTLIB_DATA" in message and "download failed" in message
+    assert "t10k-images-idx3-ubyte missing" in message and "download failed" in message
     assert "\n" not in message
+
+
+def test_missing_data_names_the_variable_when_no_folder_was_given(tmp_path, offline, monkeypatch):
+    monkeypatch.setenv("MNISTLIB_DATA", str(tmp_path))
+    with pytest.raises(UserError, match=r"point --data-dir \(or \$MNISTLIB_DATA\) at"):
+        mnist_data.load_raw()
+
+
+def test_the_test_split_alone_reads_only_the_test_files(copied_root, offline):
+    full = mnist_data.load("cpu", copied_root)
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"):
+        _file(copied_root, name).unlink()
+    test = mnist_data.load_test("cpu", full.mean, full.std, copied_root)
+    assert torch.equal(test.images, full.test.images) and torch.equal(test.labels, full.test.labels)
 
 
 def test_missing_files_are_downloaded_from_a_mirror(tmp_path, data_root, monkeypatch):
