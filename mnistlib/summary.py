@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import torch
 from torch import nn
 from torchinfo import summary as torchinfo_summary
@@ -43,6 +45,14 @@ def receptive_fields(model: nn.Module) -> list[tuple[str, str, tuple[int, ...], 
     return rows
 
 
+# torchinfo 1.8 on Python >= 3.11 prints its unit enum ("Total mult-adds (Units.MEGABYTES)"); show the prefix.
+_UNIT_PREFIX = {"NONE": "", "KILOBYTES": "k", "MEGABYTES": "M", "GIGABYTES": "G", "TERABYTES": "T"}
+
+
+def _readable_units(text: str) -> str:
+    return re.sub(r"Units\.([A-Z]+)", lambda m: _UNIT_PREFIX.get(m.group(1), m.group(1)), text)
+
+
 def summary(model_name: str) -> str:
     """The text of ``python -m mnistlib summary``; always on the CPU, deterministic."""
     model = build_model(model_name)
@@ -52,7 +62,7 @@ def summary(model_name: str) -> str:
     )
     rows = receptive_fields(model)
     width = max([10] + [len(kind) + 1 for _, kind, _, _ in rows])
-    lines = [str(table), "", f"{'layer':<12} {'type':<{width}} {'output':<14} receptive field"]
+    lines = [_readable_units(str(table)), "", f"{'layer':<12} {'type':<{width}} {'output':<14} receptive field"]
     for name, kind, shape, rf in rows:
         lines.append(f"{name:<12} {kind:<{width}} {'x'.join(map(str, shape)):<14} {rf}x{rf}")
     return "\n".join(lines)

@@ -57,6 +57,7 @@ def test_beyond_models_keep_a_positional_head():
 def test_summary_runs_on_cpu_and_reports_the_total():
     text = summary("slim")
     assert "Total params: 12,352" in text and "receptive field" in text
+    assert "Total mult-adds (M): 1.31" in text and "Units." not in text
 
 
 def test_cpu_dropout_drops_at_its_rate_and_rescales():
