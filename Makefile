@@ -2,12 +2,21 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# TORCH=cpu installs PyTorch's CPU-only build (no CUDA libraries) into a new .venv: for a machine with no
+# NVIDIA GPU. The default build (with CUDA) runs everywhere, on the CPU too, and is what CI installs.
+TORCH ?= default
+CPU_INDEX := https://download.pytorch.org/whl/cpu
 
 .PHONY: train test test-notebooks-full gpu-check records notebooks clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+ifeq ($(TORCH),cpu)
+	$(BIN)/python -m pip install --quiet --index-url $(CPU_INDEX) torch torchvision
+else ifneq ($(TORCH),default)
+	$(error TORCH must be cpu or default, got '$(TORCH)')
+endif
 
 # One stamp per extra, redone when pyproject.toml changes.
 $(VENV)/.installed-%: pyproject.toml | $(BIN)/python

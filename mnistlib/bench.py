@@ -16,12 +16,14 @@ import gzip
 import math
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from . import data as mnist_data
 from .data import FILES
@@ -79,10 +81,10 @@ def classic_loader(root: Path, device: torch.device, batch_size: int, rotation: 
 
 
 def time_pipeline(name: str, make_epoch, recipe: Recipe, device: torch.device, epochs: int, seed: int,
-                  train_size: int, graph: bool = False) -> dict:
+                  train_size: int, graph: bool = False, progress: bool = True) -> dict:
     """Train a fresh model of ``recipe`` for ``epochs`` epochs and time each one.
 
-    ``make_epoch(model, optimizer, total_steps)`` returns ``(epoch(first_step) -> EpochStats, setup)``,
+    ``make_epoch(model, optimizer, total_steps)`` returns ``(epoch(first_step, bar) -> EpochStats, setup)``,
     where ``setup`` holds what the pipeline did once before its first epoch (the graph capture).
     """
     torch.manual_seed(seed)
@@ -92,11 +94,14 @@ def time_pipeline(name: str, make_epoch, recipe: Recipe, device: torch.device, e
     run_epoch, setup = make_epoch(model, optimizer, epochs * steps_per_epoch)
     seconds, images = 0.0, 0
     for epoch in range(epochs):
+        bar = tqdm(total=steps_per_epoch, desc=f"{name.split(' (')[0]}, epoch {epoch + 1}/{epochs}",
+                   disable=not progress, file=sys.stdout, ncols=100, mininterval=1.0)
         _sync(device)
         start = time.perf_counter()
-        stats = run_epoch(epoch * steps_per_epoch)
+        stats = run_epoch(epoch * steps_per_epoch, bar)
         stats.loss_sum.item()
         seconds += time.perf_counter() - start
+        bar.close()
         images += stats.images
     return {"pipeline": name, "seconds_per_epoch": round(seconds / epochs, 3),
             "images_per_second": round(images / seconds), "images": images, **setup}
@@ -133,6 +138,25 @@ def step_breakdown(recipe: Recipe, data: mnist_data.MNIST, device: torch.device,
                 seconds[name] += time.perf_counter() - start
     total = sum(seconds.values())
     return {name: round(100 * t / total, 1) for name, t in seconds.items()}
+
+
+def estimate_seconds(recipe: Recipe, data: mnist_data.MNIST, quick: bool, steps: int = 2) -> float:
+    """Rough seconds a run of ``recipe`` takes here (eager step), from timing a few training steps after
+    one warm-up step; a test pass is counted as a third of the training steps over as many images."""
+    device = data.train.labels.device
+    recipe = recipe.quick_variant() if quick else recipe
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        model = build_model(recipe.model).to(device)
+        optimizer = make_optimizer(model, recipe)
+        augment = augmentation(recipe, data)
+        batches = data.train.head(recipe.batch_size * (steps + 1)).batches(recipe.batch_size)
+        train_epoch(model, optimizer, [next(batches)], recipe, 0, 10, augment)
+        _sync(device)
+        start = time.perf_counter()
+        train_epoch(model, optimizer, batches, recipe, 1, 10, augment).loss_sum.item()
+        per_image = (time.perf_counter() - start) / (steps * recipe.batch_size)
+    images, epochs = (min(recipe.quick_size, len(data.train)), 1) if quick else (60_000, recipe.epochs)
+    return per_image * epochs * (images + len(data.test) / 3)
 
 
 def time_to_target(history: History, target: float) -> dict:
@@ -187,7 +211,7 @@ def time_test_pass(model: torch.nn.Module, data: mnist_data.MNIST, device: torch
 
 def bench(device: torch.device, epochs: int = 1, recipe: str = "step4_fast", target: float = 99.4,
           quick: bool = False, seed: int = 0, data_root=None, log=print, seeds: int | None = None,
-          full: bool | None = None) -> dict:
+          full: bool | None = None, progress: bool = True) -> dict:
     """The whole benchmark; returns its record and logs a table as it goes.
 
     ``seeds`` (default 10 on a GPU, 1 on the CPU) runs of ``recipe`` from ``seed`` on give its time to
@@ -212,8 +236,8 @@ def bench(device: torch.device, epochs: int = 1, recipe: str = "step4_fast", tar
         loader = classic_loader(tv_root, device, step4.batch_size, step4.rotation, data.mean, data.std)
         rows.append(time_pipeline(
             "classic (torchvision MNIST + DataLoader)",
-            lambda m, o, total: (lambda first: train_epoch(m, o, loader, step4, first, total), {}),
-            step4, device, epochs, seed, len(data.train)))
+            lambda m, o, total: (lambda first, bar: train_epoch(m, o, loader, step4, first, total, bar=bar), {}),
+            step4, device, epochs, seed, len(data.train), progress=progress))
 
     def pipeline(step_class):
         def make(model, optimizer, total):
@@ -222,10 +246,10 @@ def bench(device: torch.device, epochs: int = 1, recipe: str = "step4_fast", tar
         return make
 
     rows.append(time_pipeline("mnistlib eager (device-resident tensors)", pipeline(EagerStep), step4, device,
-                              epochs, seed, len(data.train)))
+                              epochs, seed, len(data.train), progress=progress))
     if cuda:
         rows.append(time_pipeline("mnistlib graphed (one CUDA graph per step)", pipeline(GraphedStep), step4,
-                                  device, epochs, seed, len(data.train), graph=True))
+                                  device, epochs, seed, len(data.train), graph=True, progress=progress))
     log("\n| pipeline | s/epoch | images/s | speed-up |\n| --- | --- | --- | --- |")
     for row in rows:
         row["speedup"] = round(rows[0]["seconds_per_epoch"] / row["seconds_per_epoch"], 3)
@@ -243,7 +267,7 @@ def bench(device: torch.device, epochs: int = 1, recipe: str = "step4_fast", tar
     }
     if full:
         start = time.perf_counter()
-        _, history = train(step4, seed=seed, quick=quick, data=data, device=device.type, progress=False,
+        _, history = train(step4, seed=seed, quick=quick, data=data, device=device.type, progress=progress,
                            log=lambda line: None)
         wall = time.perf_counter() - start
         record["full_run"] = {"recipe": step4.name, "epochs": len(history.epochs), "wall_seconds": round(wall, 3),
@@ -255,7 +279,7 @@ def bench(device: torch.device, epochs: int = 1, recipe: str = "step4_fast", tar
         f"seeds {seed}-{seed + seeds - 1}{' (quick mode)' if quick else ''}")
     histories, model = [], None
     for s in range(seed, seed + seeds):
-        model, history = train(timed, seed=s, quick=quick, data=data, device=device.type, progress=False,
+        model, history = train(timed, seed=s, quick=quick, data=data, device=device.type, progress=progress,
                                log=lambda line: None)
         histories.append(history)
         log(f"  seed {s}: final {history.final_accuracy:.2f}% after {sum(history.column('train_seconds')):.2f} s "

@@ -21,6 +21,7 @@ def test_bench_smoke_run(tmp_path):
     assert re.fullmatch(r"speed-up vs classic pipeline: \d+\.\d\dx", lines[-1])
     assert any(line.startswith("| classic (torchvision MNIST + DataLoader) |") for line in lines)
     assert any(line.startswith("timed region: ") for line in lines)
+    assert "classic, epoch 1/1: 100%" in result.stdout and "mnistlib eager, epoch 1/1: 100%" in result.stdout
     record = json.loads(out.read_text())
     assert record["device"] == "cpu" and record["torch"] == torch.__version__ and record["cpu_threads"] >= 1
     classic, ours = record["pipelines"]
