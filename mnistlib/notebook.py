@@ -10,11 +10,13 @@ import torch
 
 from . import data as mnist_data
 from . import results
+from .bench import estimate_seconds
 from .data import MNIST
-from .recipes import QUICK_TRAIN_SIZE, RECIPES, get_recipe
+from .errors import UserError
+from .recipes import RECIPES, get_recipe
 from .records import History, describe_device, save_history
 from .results import TABLE_HEADER, summarize
-from .training import quick_mode, resolve_device, train
+from .training import check_seed, quick_mode, resolve_device, train
 
 # Seen from notebooks/ in a clone of the repository: the committed seed records, the committed
 # histories of the stored full runs (refreshed only by `python -m mnistlib records --notebooks`),
@@ -24,11 +26,15 @@ COMMITTED = Path("histories")
 RUNS = Path("runs")
 
 
+MODES = ("auto", "full", "quick")
+
+
 @dataclass
 class Session:
     quick: bool
     device: torch.device
     data: MNIST
+    seed: int = 0
 
     @property
     def histories(self) -> Path:
@@ -43,18 +49,47 @@ class Session:
         return None
 
 
-def start(data_dir: str | os.PathLike | None = None) -> Session:
-    """Read quick mode (MNISTLIB_QUICK=1), pick the device, load MNIST onto it and say so."""
-    quick = quick_mode()
-    device = resolve_device("auto")
-    data = mnist_data.load(device, data_dir, train_size=QUICK_TRAIN_SIZE if quick else None)
-    mode = f"quick ({QUICK_TRAIN_SIZE:,} training images, 1 epoch)" if quick else "full (the whole recipe)"
-    print(f"mode: {mode}; device: {describe_device(device)}; torch {torch.__version__}")
-    return Session(quick, device, data)
+def choose_mode(mode: str, device: torch.device) -> tuple[bool, str]:
+    """(quick?, why): MNISTLIB_QUICK when set (CI, nbval), else ``mode``; "auto" is full on a GPU only."""
+    if os.environ.get("MNISTLIB_QUICK", "").strip():
+        return quick_mode(), "MNISTLIB_QUICK"
+    if mode not in MODES:
+        raise UserError(f"MODE must be one of {', '.join(map(repr, MODES))}, got {mode!r}")
+    if mode == "auto":
+        return device.type != "cuda", "auto: " + ("a GPU" if device.type == "cuda" else "no GPU")
+    return mode == "quick", f"MODE = {mode!r}"
 
 
-def run_step(session: Session, recipe: str, seed: int = 0, **overrides):
+def _about(seconds: float) -> str:
+    return f"~{seconds:.0f} s" if seconds < 90 else f"~{seconds / 60:.0f} min"
+
+
+def start(mode: str = "auto", seed: int = 0, device: str = "auto", recipes: tuple[str, ...] = (),
+          data_dir: str | os.PathLike | None = None) -> Session:
+    """Pick the mode and device, load MNIST onto it, and say what will run; on the CPU, with how long
+    quick and full mode take here (from timing a few training steps of ``recipes``)."""
+    check_seed(seed)
+    dev = resolve_device(device)
+    quick, why = choose_mode(mode, dev)
+    data = mnist_data.load(dev, data_dir)
+    found = [get_recipe(name) for name in recipes]
+    epochs = "/".join(sorted({str(r.epochs) for r in found})) or "full"
+    sizes = " and ".join(f"{n:,}" for n in sorted({r.quick_size for r in found})) or "a part of the"
+    quick_part, full_part = f"one epoch of {sizes} training images", f"the {epochs}-epoch recipe"
+    if dev.type == "cpu" and found:
+        quick_part += f", {_about(sum(estimate_seconds(r, data, quick=True) for r in found))} here"
+        full_part += f", {_about(sum(estimate_seconds(r, data, quick=False) for r in found))} here"
+    if quick:
+        line = f'mode: quick ({why}): {quick_part}; set MODE = "full" for {full_part}'
+    else:
+        line = f"mode: full ({why}): {full_part}"
+    print(f"{line}\ndevice: {describe_device(dev)}; torch {torch.__version__}")
+    return Session(quick, dev, data, seed)
+
+
+def run_step(session: Session, recipe: str, seed: int | None = None, **overrides):
     """Train one recipe with a progress bar and save its history for the later notebooks."""
+    seed = session.seed if seed is None else seed
     model, history = train(get_recipe(recipe), seed=seed, quick=session.quick, data=session.data, **overrides)
     save_history(session.histories / f"{recipe}.json", history)
     return model, history

@@ -49,6 +49,7 @@ class History:
     planned_epochs: int | None = None
     finished: bool = False
     val_size: int = 0
+    train_size: int = 0  # training images per epoch (quick mode trains on part of the set)
     device_name: str = ""  # "cuda (<GPU>)" or "cpu (<N> threads)"
     torch: str = ""
     graph: bool = False  # trained with the captured CUDA-graph step

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -17,7 +18,7 @@ from . import data as mnist_data
 from .data import MNIST, Split
 from .errors import UserError
 from .models import build_model, count_parameters
-from .recipes import QUICK_TRAIN_SIZE, Recipe, get_recipe
+from .recipes import Recipe, get_recipe
 from .records import (
     History,
     check_run_dir,
@@ -99,6 +100,7 @@ def fit(
                      graph)
     history.planned_epochs, history.finished = epochs, False
     history.val_size = len(data.val) if data.val is not None else 0
+    history.train_size = len(data.train)
     history.device_name, history.torch = describe_device(device), str(torch.__version__)
     history.graph, history.capture_seconds = step.graph, step.capture_seconds and round(step.capture_seconds, 3)
     for epoch in range(len(history.epochs) + 1, epochs + 1):
@@ -159,12 +161,15 @@ def train(
 ):
     """Train a recipe from scratch: returns (model, history) and, if ``out`` is given, writes the run.
 
-    Quick mode (argument, else MNISTLIB_QUICK=1) trains on the first QUICK_TRAIN_SIZE images for
-    one epoch; the test set is always the full 10,000 images. ``val_size`` holds out the last that
-    many training images as a validation split (ignored when ``data`` is given: it brings its own).
+    Quick mode (argument, else MNISTLIB_QUICK=1) trains on the first ``recipe.quick_size`` images
+    (of ``data`` too, when given) for one epoch; the test set is always the full 10,000 images.
+    ``val_size`` holds out the last that many training images as a validation split (ignored when
+    ``data`` is given: it brings its own).
     """
     recipe = get_recipe(recipe) if isinstance(recipe, str) else recipe
     quick = quick_mode(quick)
+    if quick:
+        recipe = recipe.quick_variant()
     check_seed(seed)
     if epochs is not None and not 1 <= epochs <= 1000:
         raise UserError(f"--epochs must be between 1 and 1000, got {epochs}")
@@ -174,7 +179,9 @@ def train(
     if run_dir is not None:
         check_run_dir(run_dir)
     if data is None:
-        data = mnist_data.load(dev, data_dir, train_size=QUICK_TRAIN_SIZE if quick else None, val_size=val_size)
+        data = mnist_data.load(dev, data_dir, train_size=recipe.quick_size if quick else None, val_size=val_size)
+    elif quick and len(data.train) > recipe.quick_size:
+        data = dataclasses.replace(data, train=data.train.head(recipe.quick_size))
     torch.manual_seed(seed)
     model = build_model(recipe.model).to(dev)
     history = History(recipe.name, recipe.model, count_parameters(model), seed, str(dev), quick)
@@ -215,8 +222,9 @@ def resume(
         raise UserError(f"{run_dir} holds a finished run ({len(history.epochs)} of {history.planned_epochs} "
                         "epochs); nothing to resume")
     recipe = get_recipe(history.recipe)
+    recipe = recipe.quick_variant() if history.quick else recipe
     if data is None:
-        data = mnist_data.load(dev, data_dir, train_size=QUICK_TRAIN_SIZE if history.quick else None,
+        data = mnist_data.load(dev, data_dir, train_size=recipe.quick_size if history.quick else None,
                                val_size=history.val_size)
     model = build_model(history.model).to(dev)
     model.load_state_dict(checkpoint["state_dict"])

@@ -4,6 +4,7 @@ import dataclasses
 import gzip
 import io
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -261,3 +262,51 @@ def test_writable_check_accepts_a_file_to_replace_and_a_folder_to_make(tmp_path)
     records.check_writable(tmp_path / "new" / "deeper" / "run", "--out")
     with pytest.raises(UserError, match="not a folder"):
         records.check_writable(tmp_path / "old.png" / "run", "--out")
+
+
+@pytest.mark.parametrize(("mode", "env", "device", "quick"), [
+    ("auto", "", "cpu", True), ("auto", "", "cuda", False), ("full", "", "cpu", False), ("quick", "", "cuda", True),
+    ("full", "1", "cpu", True), ("quick", "off", "cuda", False),  # MNISTLIB_QUICK, when set, wins
+])
+def test_notebook_mode_auto_is_full_on_a_gpu_only_and_the_variable_wins(mode, env, device, quick, monkeypatch):
+    from mnistlib import notebook
+
+    monkeypatch.setenv("MNISTLIB_QUICK", env)
+    assert notebook.choose_mode(mode, torch.device(device))[0] is quick
+
+
+def test_notebook_mode_must_be_one_of_three(monkeypatch):
+    from mnistlib import notebook
+
+    monkeypatch.delenv("MNISTLIB_QUICK", raising=False)
+    with pytest.raises(UserError, match="MODE must be one of 'auto', 'full', 'quick', got 'fast'"):
+        notebook.choose_mode("fast", torch.device("cpu"))
+
+
+def test_notebook_start_says_the_mode_and_how_long_each_takes_here(data_root, monkeypatch, capsys):
+    from mnistlib import notebook
+
+    monkeypatch.delenv("MNISTLIB_QUICK", raising=False)
+    session = notebook.start("auto", 7, "cpu", recipes=["step2_slim"], data_dir=data_root)
+    first, second = capsys.readouterr().out.strip().splitlines()
+    assert session.quick and session.seed == 7 and len(session.data.train) == 60_000
+    assert re.fullmatch(r'mode: quick \(auto: no GPU\): one epoch of 60,000 training images, ~\d+ (s|min) here; '
+                        r'set MODE = "full" for the 20-epoch recipe, ~\d+ (s|min) here', first), first
+    assert second.startswith("device: cpu (")
+
+
+def test_quick_mode_trains_on_the_recipes_own_share_of_the_data(small_data, one_thread):
+    recipe = dataclasses.replace(SMALL_RECIPE, quick_size=640)
+    _, history = training.train(recipe, quick=True, data=small_data, device="cpu", progress=False,
+                                log=lambda line: None)
+    assert history.train_size == 640 and len(history.epochs) == 1
+    assert get_recipe("step1_base").quick_size < get_recipe("step4_final").quick_size == 60_000
+    assert get_recipe("step1_base").quick_variant().batch_size == 32 < get_recipe("step1_base").batch_size
+
+
+def test_a_time_estimate_grows_with_the_work(small_data, one_thread):
+    from mnistlib.bench import estimate_seconds
+
+    quick = estimate_seconds(SMALL_RECIPE, small_data, quick=True)
+    full = estimate_seconds(SMALL_RECIPE, small_data, quick=False)
+    assert 0 < quick < full
