@@ -291,7 +291,8 @@ def test_notebook_start_says_the_mode_and_how_long_each_takes_here(data_root, mo
     first, second = capsys.readouterr().out.strip().splitlines()
     assert session.quick and session.seed == 7 and len(session.data.train) == 60_000
     assert re.fullmatch(r'mode: quick \(auto: no GPU\): one epoch of 60,000 training images, ~\d+ (s|min) here; '
-                        r'set MODE = "full" for the 20-epoch recipe, ~\d+ (s|min) here', first), first
+                        r'set MODE = "full" for the full recipe \(20 epochs of 60,000\), ~\d+ (s|min) here',
+                        first), first
     assert second.startswith("device: cpu (")
 
 
@@ -305,8 +306,7 @@ def test_quick_mode_trains_on_the_recipes_own_share_of_the_data(small_data, one_
 
 
 def test_a_time_estimate_grows_with_the_work(small_data, one_thread):
-    from mnistlib.bench import estimate_seconds
+    from mnistlib import notebook
 
-    quick = estimate_seconds(SMALL_RECIPE, small_data, quick=True)
-    full = estimate_seconds(SMALL_RECIPE, small_data, quick=False)
+    quick, full = notebook._estimates([SMALL_RECIPE], small_data)
     assert 0 < quick < full
