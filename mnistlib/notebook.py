@@ -51,8 +51,8 @@ class Session:
 
 def choose_mode(mode: str, device: torch.device) -> tuple[bool, str]:
     """(quick?, why): MNISTLIB_QUICK when set (CI, nbval), else ``mode``; "auto" is full on a GPU only."""
-    if os.environ.get("MNISTLIB_QUICK", "").strip():
-        return quick_mode(), "MNISTLIB_QUICK"
+    if value := os.environ.get("MNISTLIB_QUICK", "").strip():
+        return quick_mode(), f"MNISTLIB_QUICK={value}"
     if mode not in MODES:
         raise UserError(f"MODE must be one of {', '.join(map(repr, MODES))}, got {mode!r}")
     if mode == "auto":
