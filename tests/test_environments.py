@@ -1,6 +1,7 @@
 """Binder and conda configurations list what pyproject.toml requires (no Binder is reachable here)."""
 
 import re
+import subprocess
 
 from conftest import ROOT
 
@@ -36,3 +37,18 @@ def test_conda_environment_lists_every_dependency_and_the_checkout():
     for name in runtime_dependencies() | {"jupyterlab", "nbval", "python", "pip"}:
         assert IMPORT_NAMES.get(name, {name}) & listed, name
     assert re.search(r"^\s+- --editable \.$", text, re.M)
+
+
+def make_dry_run(tmp_path, *args):
+    venv = tmp_path / "venv"  # a .venv that does not exist yet, so make plans to create it
+    return subprocess.run(["make", "-n", "-C", str(ROOT), f"VENV={venv}", *args, f"{venv}/bin/python"],
+                          capture_output=True, text=True)
+
+
+def test_make_torch_cpu_installs_the_cpu_build_and_the_default_does_not(tmp_path):
+    cpu = make_dry_run(tmp_path, "TORCH=cpu")
+    assert cpu.returncode == 0 and "--index-url https://download.pytorch.org/whl/cpu torch torchvision" in cpu.stdout
+    default = make_dry_run(tmp_path)
+    assert default.returncode == 0 and "download.pytorch.org" not in default.stdout
+    wrong = make_dry_run(tmp_path, "TORCH=gpu")
+    assert wrong.returncode != 0 and "TORCH must be cpu or default, got 'gpu'" in wrong.stderr
