@@ -65,8 +65,8 @@ def _about(seconds: float) -> str:
 
 
 def _estimates(recipes: list, data: MNIST) -> tuple[float, float]:
-    """Rough seconds of quick and of full mode for ``recipes``; a test pass costs about a third of
-    training on as many images (forward only)."""
+    """Rough seconds of quick and of full mode for ``recipes`` on ``data`` (the whole training set);
+    a test pass costs about a third of training on as many images (forward only)."""
     per_image = {}
     quick = full = 0.0
     for r in recipes:
@@ -74,7 +74,7 @@ def _estimates(recipes: list, data: MNIST) -> tuple[float, float]:
         per_image[key] = per_image.get(key) or seconds_per_image(r, data)
         test = len(data.test) / 3
         quick += per_image[key] * (min(r.quick_size, len(data.train)) + test)
-        full += per_image[key] * r.epochs * (60_000 + test)
+        full += per_image[key] * r.epochs * (len(data.train) + test)
     return quick, full
 
 
