@@ -53,7 +53,8 @@ class History:
     device_name: str = ""  # "cuda (<GPU>)" or "cpu (<N> threads)"
     torch: str = ""
     graph: bool = False  # trained with the captured CUDA-graph step
-    capture_seconds: float | None = None  # one-time cost of capturing that step
+    compiled: bool = False  # with the model torch.compile'd inside the graphs
+    capture_seconds: float | None = None  # one-time cost of capturing (and compiling) that step
 
     @property
     def final_accuracy(self) -> float:

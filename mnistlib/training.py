@@ -72,12 +72,14 @@ def fit(
     on_epoch=None,
     log=print,
     graph: bool | None = None,
+    compiled: bool = False,
     optimizer_state: dict | None = None,
 ) -> History:
     """Train ``model`` on ``data`` (already on the device) with ``recipe`` for ``epochs`` epochs in all.
 
     A ``history`` that already holds epochs (a resumed run) continues after them, with the saved
-    ``optimizer_state``. ``graph`` (default: on a GPU) replays the step as CUDA graphs. Seed the
+    ``optimizer_state``. ``graph`` (default: on a GPU) replays the step as CUDA graphs,
+    with the model ``torch.compile``d inside them if ``compiled``. Seed the
     global RNG before calling (``train`` does): it drives shuffling, augmentation and dropout. One
     test pass per epoch, and one on the validation split if ``data.val`` holds one. Each epoch
     record holds ``seconds`` (training and testing) and ``train_seconds`` (training only);
@@ -88,6 +90,8 @@ def fit(
     graph = device.type == "cuda" if graph is None else graph
     if graph and device.type != "cuda":
         raise UserError("the captured training step needs a CUDA GPU; use the eager step on the CPU")
+    if compiled and not graph:
+        raise UserError("--compile compiles the captured CUDA-graph step: it needs a CUDA GPU and the graphed step")
     history = history or History(recipe.name, recipe.model, count_parameters(model), -1, device.type)
     optimizer = make_optimizer(model, recipe, graph)
     if optimizer_state is not None:
@@ -97,12 +101,13 @@ def fit(
             group.update(own)
     steps_per_epoch = -(-len(data.train) // recipe.batch_size)
     step = make_step(model, optimizer, data.train, recipe, augmentation(recipe, data), epochs * steps_per_epoch,
-                     graph)
+                     graph, compiled)
     history.planned_epochs, history.finished = epochs, False
     history.val_size = len(data.val) if data.val is not None else 0
     history.train_size = len(data.train)
     history.device_name, history.torch = describe_device(device), str(torch.__version__)
-    history.graph, history.capture_seconds = step.graph, step.capture_seconds and round(step.capture_seconds, 3)
+    history.graph, history.compiled = step.graph, compiled
+    history.capture_seconds = step.capture_seconds and round(step.capture_seconds, 3)
     for epoch in range(len(history.epochs) + 1, epochs + 1):
         start = time.perf_counter()
         # Updated by hand, not wrapped around the loop, so the epoch's loss can go in before it closes.
@@ -158,6 +163,7 @@ def train(
     log=print,
     val_size: int = 0,
     graph: bool | None = None,
+    compiled: bool = False,
 ):
     """Train a recipe from scratch: returns (model, history) and, if ``out`` is given, writes the run.
 
@@ -186,7 +192,7 @@ def train(
     model = build_model(recipe.model).to(dev)
     history = History(recipe.name, recipe.model, count_parameters(model), seed, str(dev), quick)
     fit(model, data, recipe, epochs=epochs, history=history, progress=progress, log=log, graph=graph,
-        on_epoch=_saver(run_dir, data))
+        compiled=compiled, on_epoch=_saver(run_dir, data))
     return model, history
 
 
@@ -205,6 +211,7 @@ def resume(
     progress: bool = True,
     log=print,
     graph: bool | None = None,
+    compiled: bool = False,
     data: MNIST | None = None,
 ):
     """Continue a run folder that stopped before its last epoch; returns (model, history).
@@ -231,5 +238,5 @@ def resume(
     set_rng_state(checkpoint["rng"], dev)
     log(f"resuming {run_dir} after epoch {len(history.epochs)} of {history.planned_epochs}")
     fit(model, data, recipe, epochs=history.planned_epochs, history=history, progress=progress, log=log, graph=graph,
-        optimizer_state=checkpoint["optimizer"], on_epoch=_saver(run_dir, data))
+        compiled=compiled, optimizer_state=checkpoint["optimizer"], on_epoch=_saver(run_dir, data))
     return model, history

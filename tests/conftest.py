@@ -3,6 +3,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 os.environ.setdefault("MPLBACKEND", "Agg")  # no screen in CI
 
@@ -44,3 +45,12 @@ def cli_env(**extra) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT), **extra}
     env.pop("MNISTLIB_QUICK", None)
     return env
+
+
+@pytest.fixture
+def one_thread():
+    """Torch on one CPU thread for the test (bit-exact comparisons depend on the thread count)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

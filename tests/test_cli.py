@@ -79,6 +79,8 @@ def assert_user_error(result, *fragments):
         (("train", "--epochs", "ten"), "whole number"),
         (("train", "--seed", "-3"), ">= 0"),
         (("train", "--device", "tpu"), "invalid choice"),
+        (("train", "--compile", "--no-graph", "--device", "cpu"), "--compile"),
+        (("bench", "--compile", "--device", "cpu"), "--compile compiles the captured CUDA-graph step"),
         (("train", "--bogus"), "unrecognized arguments"),
         (("summary", "--model", "resnet"), "invalid choice"),
         (("evaluate",), "--checkpoint"),
@@ -93,6 +95,7 @@ def test_bad_arguments(args, fragment, tmp_path):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 def test_cuda_without_a_gpu(tmp_path):
     assert_user_error(mnistlib("train", "--device", "cuda", "--out", tmp_path / "run"), "no CUDA GPU")
+    assert_user_error(mnistlib("train", "--compile", "--out", tmp_path / "run"), "needs a CUDA GPU")
     assert not (tmp_path / "run").exists()
 
 

@@ -30,14 +30,6 @@ def small_data(data_root):
     return dataclasses.replace(data, test=mnist_data.Split(data.test.images[:1000], data.test.labels[:1000]))
 
 
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def without_time(history):
     return [{k: v for k, v in e.items() if k not in ("seconds", "train_seconds")} for e in history.epochs]
 
@@ -166,25 +158,52 @@ def test_captured_step_needs_a_gpu(small_data):
         training.fit(models.build_model("final"), small_data, SMALL_RECIPE, graph=True, progress=False)
 
 
+def _on_gpu(split: mnist_data.Split, n: int) -> mnist_data.Split:
+    return mnist_data.Split(split.images[:n].cuda(), split.labels[:n].cuda())
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_graphed_step_follows_the_eager_step_on_the_gpu(small_data):
+@pytest.mark.parametrize("compiled", [False, True])
+def test_graphed_step_follows_the_eager_step_on_the_gpu(small_data, compiled):
     """One to three steps, dropout and augmentation off: graphed and eager weights agree closely.
-    (Over long runs they drift apart like any two float orders do; see issue 11.)"""
+    (Over long runs they drift apart like any two float orders do; see issue 11.) The compiled model
+    sums in another order, hence its looser tolerance."""
     recipe = dataclasses.replace(get_recipe("step2_slim"), epochs=1)
-    data = dataclasses.replace(small_data, train=mnist_data.Split(small_data.train.images[:384].cuda(),
-                                                                  small_data.train.labels[:384].cuda()))
+    split = _on_gpu(small_data.train, 384)
     finals = []
     for graph in (False, True):
         torch.manual_seed(0)
         model = models.build_model("slim").cuda()
         optimizer = step.make_optimizer(model, recipe, graph)
-        runner = step.make_step(model, optimizer, data.train, recipe, None, 3, graph)
+        runner = step.make_step(model, optimizer, split, recipe, None, 3, graph, compiled and graph)
         torch.manual_seed(1)
         stats = runner.epoch(0)
         finals.append((torch.cat([p.detach().flatten() for p in model.parameters()]), stats.loss_sum.item()))
     (eager, eager_loss), (graphed, graphed_loss) = finals
-    assert torch.allclose(eager, graphed, rtol=1e-4, atol=1e-5)
-    assert graphed_loss == pytest.approx(eager_loss, rel=1e-4)
+    tolerance = 1e-3 if compiled else 1e-4
+    assert torch.allclose(eager, graphed, rtol=tolerance, atol=tolerance / 10)
+    assert graphed_loss == pytest.approx(eager_loss, rel=tolerance)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("compiled", [False, True])
+def test_each_replay_draws_new_random_numbers(small_data, compiled):
+    """Replaying the same batch at learning rate 0 gives another loss each time with dropout and
+    augmentation (their random numbers are drawn inside the graph), the same loss without them."""
+    split = _on_gpu(small_data.train, 128)
+    for recipe_name, random_ops in [("step4_final", True), ("step2_slim", False)]:
+        recipe = dataclasses.replace(get_recipe(recipe_name), lr=0.0, epochs=1)
+        data = dataclasses.replace(small_data, train=split)
+        model = models.build_model(recipe.model).cuda()
+        runner = step.make_step(model, step.make_optimizer(model, recipe, True), split, recipe,
+                                step.augmentation(recipe, data), 2, True, compiled)
+        runner.index[128].copy_(torch.arange(128, device="cuda"))
+        losses = []
+        for _ in range(3):
+            runner.loss_sum.zero_()
+            runner.graphs[128].replay()
+            losses.append(runner.loss_sum.item())
+        assert (len(set(losses)) == 3) if random_ops else (losses[0] == pytest.approx(losses[2], rel=1e-6)), losses
 
 
 def test_history_json_says_what_the_run_was(tmp_path, small_data, one_thread):

@@ -4,7 +4,8 @@ import json
 import pytest
 import torch
 
-from mnistlib import records, training
+from mnistlib import models, records, step, training
+from mnistlib.models import MODELS
 from mnistlib.recipes import QUICK_TRAIN_SIZE, RECIPES, get_recipe
 
 
@@ -78,3 +79,22 @@ def test_checkpoint_round_trip(quick_data, tmp_path):
     loss, correct = training.evaluate(loaded, quick_data.test)
     assert 100 * correct / len(quick_data.test) == history.final_accuracy
     assert loss == pytest.approx(history.epochs[-1]["test_loss"], abs=1e-5)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_channels_last_changes_the_layout_not_the_logits(name, one_thread):
+    """What a GPU run does to its model (make_step), here on the CPU: the same parameter objects, in
+    channels-last layout, a momentum buffer loaded from a checkpoint converted with them."""
+    torch.manual_seed(0)
+    model = models.build_model(name).eval()
+    images = torch.randn(4, 1, 28, 28)
+    before = model(images)
+    optimizer = step.make_optimizer(model, get_recipe("step4_final"))
+    params = list(model.parameters())
+    optimizer.state[params[0]]["momentum_buffer"] = torch.ones(params[0].shape)
+    step.to_channels_last(model, optimizer)
+    assert [id(p) for p in model.parameters()] == [id(p) for p in params]
+    assert params[0].is_contiguous(memory_format=torch.channels_last)
+    buffer = optimizer.state[params[0]]["momentum_buffer"]
+    assert buffer.stride() == params[0].stride() and bool((buffer == 1).all())
+    torch.testing.assert_close(model(images), before, rtol=1e-4, atol=1e-5)
