@@ -99,9 +99,10 @@ RECIPES = {
                max_params=20_000, **AUGMENT, **CLAIM),
         # The same model in 8 epochs instead of 20, at twice the peak learning rate; on validation it beat
         # 7 epochs and batch 256 (README). It claimed 99.4% until fresh CPU seeds ended at 99.35% and
-        # 99.39%: the claim that holds on every fresh seed, CPU and GPU, is 99.3%.
+        # 99.39%, then 99.3% until one of 30 fresh GPU runs (the compiled step, seed 107) ended at
+        # 99.26%: the claim that holds on every fresh seed, CPU and GPU, is 99.2%.
         Recipe("step4_fast", "final", "step 4 in 8 epochs at twice the learning rate", epochs=8, lr=0.1,
-               target=99.3, quick_target=95.0, max_params=20_000, **AUGMENT, **CLAIM),
+               target=99.2, quick_target=95.0, max_params=20_000, **AUGMENT, **CLAIM),
         # Batch 64 (twice the optimizer steps of batch 128) at peak 0.05; on validation batch 128 at peak
         # 0.1 was 0.05 points better for 8k (within noise) and level for 5k (README).
         # It claimed 99.5% until a fresh CPU seed ended at 99.48%: what holds on every fresh seed is 99.4%.

@@ -74,18 +74,26 @@ TABLE_HEADER = ("| recipe | parameters | epochs | target (%) | final test accura
                 "| lowest (%) |\n| --- | --- | --- | --- | --- | --- | --- |")
 
 
-def gpu_finals(folder: str | os.PathLike) -> dict[str, dict[int, float]]:
-    """recipe -> {seed: final test accuracy} of the GPU check's fresh-seed runs kept in ``folder``:
-    ``bench.json`` (its time-to-target runs), ``<recipe>-finals.json`` and ``<recipe>-seed<S>.json``."""
+def gpu_benches(folder: str | os.PathLike) -> dict[str, dict]:
+    """label -> record of the GPU check's benchmarks kept in ``folder`` as ``bench-<label>.json``."""
+    return {path.stem.removeprefix("bench-"): json.loads(path.read_text())
+            for path in sorted(Path(folder).glob("bench-*.json"))}
+
+
+def gpu_finals(folder: str | os.PathLike) -> dict[str, dict[str, dict[int, float]]]:
+    """recipe -> run label -> {seed: final test accuracy} of the GPU check's fresh-seed runs kept in
+    ``folder``: each ``bench-<label>.json`` (its time-to-target runs), ``<recipe>-finals-<label>.json``
+    and ``<recipe>-seed<S>.json`` (label "records")."""
     folder = Path(folder)
-    finals: dict[str, dict[int, float]] = {}
-    bench = json.loads((folder / "bench.json").read_text())
-    reach = bench["time_to_target"]
-    finals[reach["recipe"]] = dict(zip(reach["seeds"], reach["finals"], strict=True))
-    for path in sorted(folder.glob("*-finals.json")):
+    finals: dict[str, dict[str, dict[int, float]]] = {}
+    for label, bench in gpu_benches(folder).items():
+        reach = bench["time_to_target"]
+        finals.setdefault(reach["recipe"], {})[label] = dict(zip(reach["seeds"], reach["finals"], strict=True))
+    for path in sorted(folder.glob("*-finals-*.json")):
         record = json.loads(path.read_text())
-        finals[record["recipe"]] = {int(seed): acc for seed, acc in record["finals"].items()}
+        label = path.stem.split("-finals-", 1)[1]
+        finals.setdefault(record["recipe"], {})[label] = {int(seed): acc for seed, acc in record["finals"].items()}
     for path in sorted(folder.glob("*-seed*.json")):
         history = load_finished(path)
-        finals.setdefault(history.recipe, {})[history.seed] = history.final_accuracy
+        finals.setdefault(history.recipe, {}).setdefault("records", {})[history.seed] = history.final_accuracy
     return finals
