@@ -135,3 +135,11 @@ def test_readme_gpu_performance_tables_match_the_gpu_benches():
         time = f"{reach['time_to_target_seconds']:.2f} s" if reach["met"] else "not met"
         assert (f"| {label} | {reach['recipe']} | {reach['seeds_at_target']} of {len(reach['finals'])} | "
                 f"{reach['mean_train_seconds']:.2f} s | {time} |") in readme, label
+
+
+def test_readme_candidate_runs_match_their_histories():
+    runs = seed_runs("beyond_8k-20-epochs", RESULTS / "candidates")
+    assert [run.seed for run in runs] == list(RECORD_SEEDS)
+    assert all(run.recipe == "beyond_8k" and run.planned_epochs == 20 and run.device == "cpu" for run in runs)
+    finals = [f"{run.final_accuracy:.2f}" for run in runs]
+    assert f"ended at {', '.join(finals[:-1])} and {finals[-1]}%" in (ROOT / "README.md").read_text()
