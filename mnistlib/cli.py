@@ -118,10 +118,15 @@ class Interrupted(Exception):
     """Ctrl-C, with what it left behind."""
 
 
-def check_compile(compiled: bool, device) -> None:
-    if compiled and device.type != "cuda":
+def check_compile(args, device) -> None:
+    """--compile's conditions, checked before any work."""
+    if not args.compile:
+        return
+    if device.type != "cuda":
         raise UserError("--compile compiles the captured CUDA-graph step: it needs a CUDA GPU, and the device "
                         f"here is {device.type}")
+    if getattr(args, "graph", None) is False:
+        raise UserError("--compile compiles the captured step; it cannot go with --no-graph")
 
 
 def cmd_train(args) -> None:
@@ -129,9 +134,7 @@ def cmd_train(args) -> None:
 
     quick = quick_mode(args.quick)
     if args.compile:
-        check_compile(True, resolve_device(args.device))
-        if args.graph is False:
-            raise UserError("--compile compiles the captured step; it cannot go with --no-graph")
+        check_compile(args, resolve_device(args.device))
     if args.resume:
         out = Path(args.resume)
         run = lambda: resume(out, device=args.device, data_dir=args.data_dir, progress=args.progress,  # noqa: E731
@@ -211,7 +214,7 @@ def cmd_bench(args) -> None:
     if args.seeds is not None and not 1 <= args.seeds <= 100:
         raise UserError(f"--seeds must be between 1 and 100, got {args.seeds}")
     device = resolve_device(args.device)
-    check_compile(args.compile, device)
+    check_compile(args, device)
     out = Path(args.out or Path("runs") / f"bench-{device.type}-{datetime.now():%Y%m%d-%H%M%S}.json")
     if out.exists():
         raise UserError(f"--out {out} already exists; choose another file")

@@ -122,7 +122,6 @@ class GraphedStep:
     def __init__(self, model, optimizer, split: Split, recipe: Recipe, augment, total_steps: int,
                  compiled: bool = False):
         self.model, self.optimizer, self.split, self.recipe, self.augment = model, optimizer, split, recipe, augment
-        self.compiled = compiled
         # Static shapes: one specialization per batch size, as the graphs are. Compiling a second
         # model of the same architecture reuses the compiled code (no recompilation).
         self.forward = torch.compile(model, dynamic=False) if compiled else model
