@@ -107,6 +107,21 @@ def plot_confusion(matrix: torch.Tensor):
     return fig
 
 
+def _label_place(labels: list, params: int, accuracy: float, floor: float) -> tuple[bool, int]:
+    """Side (right?) and vertical offset in points for a point's label, so that labels of points of
+    about the same size and accuracy do not print over each other; records the choice in ``labels``."""
+    near = 0.04 * (100 - floor)  # a label's height, in accuracy units, on the chart's scale
+    lift = 0
+    while True:
+        for right in (True, False):
+            taken = any(side == right and 0.8 < params / p < 1.25 and abs(accuracy + lift * near / 12 - a) < near
+                        for p, a, side in labels)
+            if not taken:
+                labels.append((params, accuracy + lift * near / 12, right))
+                return right, lift
+        lift += 12
+
+
 def plot_accuracy_vs_params(points: dict[str, tuple[int, list[float]]],
                             target: float | None = RECIPES[DEFAULT_RECIPE].target,
                             floor: float = 99.0, max_params: int = 100_000):
@@ -121,12 +136,13 @@ def plot_accuracy_vs_params(points: dict[str, tuple[int, list[float]]],
     for name, (params, finals) in points.items():
         mean = sum(finals) / len(finals)
         (shown if params <= max_params and mean >= floor else left_out).append((name, params, finals, mean))
-    for index, (name, params, finals, mean) in enumerate(sorted(shown, key=lambda p: (p[1], p[3]))):
+    labels = []  # (parameters, accuracy, side) of the labels placed so far
+    for name, params, finals, mean in sorted(shown, key=lambda p: (p[1], p[3])):
         ax.errorbar(params, mean, yerr=[[mean - min(finals)], [max(finals) - mean]], capsize=4, marker="o",
                     linestyle="none", markersize=6)
         seeds = f", {len(finals)} seeds" if len(finals) > 1 else ""
-        right = index % 2 == 0  # recipes of one size alternate sides, so their labels do not collide
-        ax.annotate(f"{name} {mean:.2f}%{seeds}", (params, mean), xytext=(10 if right else -10, 0),
+        right, lift = _label_place(labels, params, mean, floor)
+        ax.annotate(f"{name} {mean:.2f}%{seeds}", (params, mean), xytext=(10 if right else -10, lift),
                     textcoords="offset points", ha="left" if right else "right", va="center", fontsize=9)
     if target is not None:
         ax.axhline(target, color="grey", linestyle=":")

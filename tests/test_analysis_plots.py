@@ -67,6 +67,17 @@ def test_accuracy_vs_params_labels_each_compact_recipe_and_notes_the_rest():
     assert ax.get_xscale() == "log" and ax.get_ylim()[0] == 99.0
 
 
+def test_labels_of_close_points_do_not_overlap():
+    labels = []
+    # two recipes of about the same size and accuracy go to opposite sides; a third is lifted
+    assert plots._label_place(labels, 12_352, 99.52, 99.0) == (True, 0)
+    assert plots._label_place(labels, 12_400, 99.53, 99.0) == (False, 0)
+    assert plots._label_place(labels, 12_400, 99.52, 99.0) == (True, 12)
+    # a point far enough away in size or accuracy keeps the right side
+    assert plots._label_place(labels, 4_758, 99.52, 99.0) == (True, 0)
+    assert plots._label_place(labels, 12_400, 99.33, 99.0) == (True, 0)
+
+
 def test_epoch_axes_count_whole_epochs():
     one = plots.plot_history(history([98.0])).axes[0]
     assert list(one.get_xticks()) == [1]
