@@ -113,11 +113,10 @@ def _label_place(labels: list, params: int, accuracy: float, floor: float) -> tu
     near = 0.04 * (100 - floor)  # a label's height, in accuracy units, on the chart's scale
     lift = 0
     while True:
+        at = accuracy + lift * near / 12  # where the label sits, lifted by ``lift`` points
         for right in (True, False):
-            taken = any(side == right and 0.8 < params / p < 1.25 and abs(accuracy + lift * near / 12 - a) < near
-                        for p, a, side in labels)
-            if not taken:
-                labels.append((params, accuracy + lift * near / 12, right))
+            if not any(side == right and 0.8 < params / p < 1.25 and abs(at - a) < near for p, a, side in labels):
+                labels.append((params, at, right))
                 return right, lift
         lift += 12
 
