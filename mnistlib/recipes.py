@@ -29,6 +29,7 @@ class Recipe:
     rotation: float = 0.0  # max degrees of the per-image random rotation; 0 = no augmentation
     shift: float = 0.0  # max pixels of the per-image random shift (with rotation)
     schedule: str = "onecycle"  # see lr_at()
+    label_smoothing: float = 0.0  # of the training loss (the test loss is plain cross-entropy)
     # What the recipe claims, in percent of the test set at its last epoch (full, quick mode). The
     # full target must hold on every committed seed record; one notebook run asserts it less
     # ``margin``, since a single run of a recipe whose seeds all clear the target can still fall

@@ -65,7 +65,7 @@ def train_epoch(model, optimizer, batches, recipe: Recipe, first_step: int, tota
         if augment is not None:
             images = augment(images)
         logits = model(images)
-        loss = F.cross_entropy(logits, labels)
+        loss = F.cross_entropy(logits, labels, label_smoothing=recipe.label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -145,7 +145,7 @@ class GraphedStep:
         if self.augment is not None:
             images = self.augment(images)
         logits = self.forward(images)
-        loss = F.cross_entropy(logits, labels)
+        loss = F.cross_entropy(logits, labels, label_smoothing=self.recipe.label_smoothing)
         loss.backward()
         self.optimizer.step()
         self.loss_sum += loss.detach() * len(index)

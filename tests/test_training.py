@@ -98,3 +98,18 @@ def test_channels_last_changes_the_layout_not_the_logits(name, one_thread):
     buffer = optimizer.state[params[0]]["momentum_buffer"]
     assert buffer.stride() == params[0].stride() and bool((buffer == 1).all())
     torch.testing.assert_close(model(images), before, rtol=1e-4, atol=1e-5)
+
+
+def test_label_smoothing_is_the_training_loss(quick_data, one_thread):
+    """A recipe's label smoothing is what its training step minimizes and reports (the test loss stays
+    plain cross-entropy)."""
+    recipe = dataclasses.replace(get_recipe("step4_fast"), model="final_no_dropout", label_smoothing=0.1, lr=0.0)
+    torch.manual_seed(0)
+    model = models.build_model(recipe.model)
+    images, labels = quick_data.train.images[:64], quick_data.train.labels[:64]
+    with torch.no_grad():
+        expected = torch.nn.functional.cross_entropy(model(images), labels, label_smoothing=0.1)
+        plain = torch.nn.functional.cross_entropy(model(images), labels)
+    stats = step.train_epoch(model, step.make_optimizer(model, recipe), [(images, labels)], recipe, 0, 1)
+    assert stats.loss_sum.item() / 64 == pytest.approx(expected.item(), rel=1e-5)
+    assert expected.item() != pytest.approx(plain.item(), rel=1e-4)  # so the check above tells them apart
