@@ -28,7 +28,7 @@ from tqdm import tqdm
 from . import data as mnist_data
 from .data import FILES
 from .models import build_model
-from .recipes import DEFAULT_RECIPE, Recipe, get_recipe
+from .recipes import DEFAULT_RECIPE, FAST_RECIPE, Recipe, get_recipe
 from .records import History, describe_device
 from .step import augmentation, make_optimizer, make_step, train_epoch
 from .training import evaluate, train
@@ -206,7 +206,7 @@ def time_test_pass(model: torch.nn.Module, data: mnist_data.MNIST, device: torch
     return best
 
 
-def bench(device: torch.device, epochs: int = 1, recipe: str = "step4_fast", target: float = 99.4,
+def bench(device: torch.device, epochs: int = 1, recipe: str = FAST_RECIPE, target: float = 99.4,
           quick: bool = False, seed: int = 0, data_root=None, log=print, seeds: int | None = None,
           full: bool | None = None, progress: bool = True, compiled: bool = False) -> dict:
     """The whole benchmark; returns its record and logs a table as it goes.

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .errors import UserError
 from .models import MODELS
-from .recipes import CLAIMED, DEFAULT_RECIPE, RECIPES, RECORD_SEEDS, STEPS
+from .recipes import CLAIMED, DEFAULT_RECIPE, FAST_RECIPE, RECIPES, RECORD_SEEDS, STEPS
 
 
 class Parser(argparse.ArgumentParser):
@@ -79,8 +79,8 @@ def build_parser() -> Parser:
     bench.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                        help="auto (default): the GPU if PyTorch sees one, else the CPU")
     bench.add_argument("--epochs", type=positive_int, default=1, help="epochs each pipeline trains (default 1)")
-    bench.add_argument("--recipe", default="step4_fast", choices=RECIPES, metavar="NAME",
-                       help="recipe whose time to --target is measured (default step4_fast)")
+    bench.add_argument("--recipe", default=FAST_RECIPE, choices=RECIPES, metavar="NAME",
+                       help=f"recipe whose time to --target is measured (default {FAST_RECIPE})")
     bench.add_argument("--seeds", type=positive_int, help="runs of --recipe, from --seed on (default 10 on a GPU, "
                                                           "1 on the CPU); the target counts if 9 in 10 end above it")
     bench.add_argument("--target", type=float, default=99.4, help="test accuracy to reach, in %% (default 99.4)")

@@ -114,9 +114,16 @@ RECIPES = {
         # on fresh seeds they ended at 99.39-99.47%: what holds on every one is still 99.3%.
         Recipe("beyond_5k", "compact5k", "the same design, narrower still: 4,758 parameters",
                epochs=20, batch_size=64, target=99.3, quick_target=97.0, max_params=5_000, **AUGMENT, **CLAIM),
+        # For the GPU's time to 99.4% (bench): step4_fast's 8 epochs, batch and peak rate, with a wider
+        # compact network instead of step 4's. On validation (CPU, seeds 0 and 1) it beat step4_fast by
+        # 0.11 points; 7 epochs and 6 scored 0.05 and 0.07 lower (README). Its ten fresh CPU seeds ended
+        # at 99.51-99.63%.
+        Recipe("beyond_fast", "compact15k", "the compact design, wider, in 8 epochs: 15,230 parameters", epochs=8,
+               lr=0.1, target=99.5, quick_target=97.0, max_params=20_000, **AUGMENT, **CLAIM),
     ]
 }
 DEFAULT_RECIPE = "step4_final"
+FAST_RECIPE = "beyond_fast"  # what the benchmark's time to 99.4% trains by default
 # The recipes that make a claim about size and accuracy, and the seeds of their committed records:
 # seeds that were never used to choose anything about any recipe.
 CLAIMED = [name for name, r in RECIPES.items() if r.max_params is not None]

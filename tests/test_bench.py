@@ -9,6 +9,7 @@ import torch
 
 from mnistlib import bench
 from mnistlib import data as mnist_data
+from mnistlib.recipes import FAST_RECIPE
 from mnistlib.records import History
 from test_cli import assert_user_error, mnistlib
 
@@ -30,7 +31,7 @@ def test_bench_smoke_run(tmp_path):
     assert sum(record["step_breakdown_percent"].values()) == pytest.approx(100, abs=0.5)
     assert [row["pipeline"].split(" ")[1] for row in record["pipelines"][1:]] == ["eager"]  # no graph on a CPU
     reach = record["time_to_target"]
-    assert reach["recipe"] == "step4_fast" and len(reach["finals"]) == 1 and "full_run" not in record
+    assert reach["recipe"] == FAST_RECIPE and len(reach["finals"]) == 1 and "full_run" not in record
     assert len(record["histories"]) == 1 and len(record["histories"][0]["epochs"]) == 1
 
 
