@@ -15,11 +15,11 @@ import torch
 
 from mnistlib import data as mnist_data
 from mnistlib.bench import bench
-from mnistlib.recipes import CLAIMED, FAST_RECIPE, RECORD_SEEDS, get_recipe
+from mnistlib.recipes import CLAIMED, DEFAULT_RECIPE, FAST_RECIPE, RECORD_SEEDS, TEN_FRESH_SEEDS, get_recipe
 from mnistlib.training import train
 
 OUT = Path("runs") / "gpu-check"
-SEEDS = range(RECORD_SEEDS[0], RECORD_SEEDS[0] + 10)  # fresh seeds: none was used to choose a recipe
+SEEDS = TEN_FRESH_SEEDS  # none was used to choose a recipe
 
 
 def main() -> int:
@@ -59,7 +59,7 @@ def main() -> int:
     for name in CLAIMED:
         if name == reach["recipe"]:
             continue
-        seeds = SEEDS if name == "step4_final" else RECORD_SEEDS
+        seeds = SEEDS if name == DEFAULT_RECIPE else RECORD_SEEDS
         start = time.perf_counter()
         recipe = get_recipe(name)
         finals = {}

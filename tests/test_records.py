@@ -7,7 +7,7 @@ import statistics
 import pytest
 
 from conftest import ROOT
-from mnistlib.recipes import CLAIMED, FAST_RECIPE, RECIPES, RECORD_SEEDS
+from mnistlib.recipes import CLAIMED, FAST_RECIPE, RECIPES, RECORD_SEEDS, TEN_FRESH_SEEDS
 from mnistlib.records import load_finished
 from mnistlib.results import gpu_benches, gpu_finals, seed_runs, summarize
 
@@ -170,7 +170,7 @@ def test_readme_quotes_ten_cpu_seeds_of_the_fast_recipe():
     results/more-seeds/ (beside its records 100-104), and the README quotes all ten."""
     recipe = RECIPES[FAST_RECIPE]
     runs = seed_runs(FAST_RECIPE, RESULTS) + seed_runs(FAST_RECIPE, RESULTS / "more-seeds")
-    assert [run.seed for run in runs] == list(range(RECORD_SEEDS[0], RECORD_SEEDS[0] + 10))
+    assert [run.seed for run in runs] == list(TEN_FRESH_SEEDS)
     assert all(run.finished and run.device == "cpu" and len(run.epochs) == recipe.epochs for run in runs)
     finals = ", ".join(f"{run.final_accuracy:.2f}" for run in runs)
     assert finals in (ROOT / "README.md").read_text(), finals

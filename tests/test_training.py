@@ -101,8 +101,7 @@ def test_channels_last_changes_the_layout_not_the_logits(name, one_thread):
 
 
 def test_label_smoothing_is_the_training_loss(quick_data, one_thread):
-    """A recipe's label smoothing is what its training step minimizes and reports (the test loss stays
-    plain cross-entropy)."""
+    """A recipe's label smoothing is what its training step minimizes and reports."""
     recipe = dataclasses.replace(get_recipe("step4_fast"), model="final_no_dropout", label_smoothing=0.1, lr=0.0)
     torch.manual_seed(0)
     model = models.build_model(recipe.model)
