@@ -57,8 +57,8 @@ def build_parser() -> Parser:
     train.add_argument("--no-graph", dest="graph", action="store_false", default=None,
                        help="on a GPU, run the eager training step instead of the captured CUDA graphs")
     train.add_argument("--compile", action="store_true",
-                       help="on a GPU, torch.compile the model inside the captured step: faster epochs after a "
-                            "one-time compilation (bench --compile measures both)")
+                       help="on a GPU, torch.compile the forward side of the captured step (augmentation, model, "
+                            "loss) inside its graphs: faster epochs after a one-time compilation")
     train.add_argument("--threads", type=positive_int, metavar="N",
                        help="CPU threads for torch (default: torch's choice); 1 on a machine that is busy with "
                             "other work")
@@ -88,8 +88,8 @@ def build_parser() -> Parser:
     bench.add_argument("--quick", action="store_true", help="train the recipe for one epoch only (a smoke run)")
     bench.add_argument("--data-dir", help="folder holding MNIST/raw")
     bench.add_argument("--compile", action="store_true",
-                       help="on a GPU, also time the captured step with the model torch.compile'd, and use it "
-                            "for the time to --target")
+                       help="on a GPU, also time the captured step torch.compile'd (the model alone, and the "
+                            "step's whole forward side), and use the latter for the full run and the time to --target")
     bench.add_argument("--threads", type=positive_int, metavar="N",
                        help="CPU threads for torch (default: torch's choice)")
     bench.add_argument("--out", help="JSON record to write (default runs/bench-<device>-<time>.json)")

@@ -53,7 +53,8 @@ class History:
     device_name: str = ""  # "cuda (<GPU>)" or "cpu (<N> threads)"
     torch: str = ""
     graph: bool = False  # trained with the captured CUDA-graph step
-    compiled: bool = False  # with the model torch.compile'd inside the graphs
+    compiled: bool = False  # with torch.compile'd code inside the graphs
+    compile_scope: str | None = None  # what was compiled: "model" or "step" (its whole forward side)
     capture_seconds: float | None = None  # one-time cost of capturing (and compiling) that step
 
     @property

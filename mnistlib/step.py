@@ -5,9 +5,11 @@ benchmark's classic DataLoader too). On a GPU the same step is captured once per
 CUDA graph (``GraphedStep``) and replayed: the batch is gathered inside the graph from a static
 index buffer, the learning rate is a device tensor set before each replay, dropout and augmentation
 draw their random numbers inside the graph, and loss and accuracy are summed in device buffers.
-Optionally (``compiled``) the model inside the graphs is ``torch.compile``d, which fuses its small
-kernels; that costs a one-time compilation, counted with the capture. On a GPU the weights are kept
-channels-last unless the model is compiled (``make_step``: whichever layout measured faster).
+Optionally (``compiled``) the step's forward side inside the graphs is ``torch.compile``d, which
+fuses its small kernels; that costs a one-time compilation, counted with the capture. What is
+compiled is the ``compile_scope``: the model alone, or the whole forward side of the step (gather,
+augmentation, model, loss and the sums), which leaves fewer kernels to launch. On a GPU the weights
+are kept channels-last unless the step is compiled (``make_step``: whichever layout measured faster).
 """
 
 from __future__ import annotations
@@ -33,11 +35,49 @@ class EpochStats:
     lr: float = 0.0
 
 
-def augmentation(recipe: Recipe, data: MNIST):
+@dataclass(frozen=True)
+class Augmentation:
+    """Random rotations and shifts of a batch on its device (``data.random_rotation``).
+
+    A plain value rather than a closure: ``torch.compile`` then reuses its compiled step for every
+    run with the same settings instead of compiling again for each new function object.
+    """
+
+    rotation: float
+    shift: float
+    background: float
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        return mnist_data.random_rotation(images, self.rotation, self.background, self.shift)
+
+
+def augmentation(recipe: Recipe, data: MNIST) -> Augmentation | None:
     """The recipe's batched augmentation on the device, or None."""
     if not (recipe.rotation or recipe.shift):
         return None
-    return lambda images: mnist_data.random_rotation(images, recipe.rotation, data.background, recipe.shift)
+    return Augmentation(recipe.rotation, recipe.shift, data.background)
+
+
+def batch_loss(model, images, labels, augment, label_smoothing: float, loss_sum: torch.Tensor,
+               correct: torch.Tensor) -> torch.Tensor:
+    """The forward side of a training step: augment, forward, the loss to backpropagate. Adds the
+    batch's summed loss and its number of correct predictions to the device tensors ``loss_sum`` and
+    ``correct``, so nothing waits for the device."""
+    if augment is not None:
+        images = augment(images)
+    logits = model(images)
+    loss = F.cross_entropy(logits, labels, label_smoothing=label_smoothing)
+    loss_sum += loss.detach() * len(labels)
+    correct += (logits.detach().argmax(1) == labels).sum()
+    return loss
+
+
+def indexed_batch_loss(model, split: Split, index: torch.Tensor, augment, label_smoothing: float,
+                       loss_sum: torch.Tensor, correct: torch.Tensor) -> torch.Tensor:
+    """``batch_loss`` of the examples of ``split`` at ``index``, gathered on the device (what the
+    captured step runs, and compiles whole when its compile scope is the step)."""
+    return batch_loss(model, split.images.index_select(0, index), split.labels.index_select(0, index), augment,
+                      label_smoothing, loss_sum, correct)
 
 
 def make_optimizer(model: torch.nn.Module, recipe: Recipe, graph: bool = False) -> torch.optim.Optimizer:
@@ -62,15 +102,10 @@ def train_epoch(model, optimizer, batches, recipe: Recipe, first_step: int, tota
         stats.lr = recipe.lr_at(step, total_steps)
         for group in optimizer.param_groups:
             group["lr"] = stats.lr
-        if augment is not None:
-            images = augment(images)
-        logits = model(images)
-        loss = F.cross_entropy(logits, labels, label_smoothing=recipe.label_smoothing)
+        loss = batch_loss(model, images, labels, augment, recipe.label_smoothing, stats.loss_sum, stats.correct)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        stats.loss_sum += loss.detach() * len(labels)
-        stats.correct += (logits.detach().argmax(1) == labels).sum()
         stats.images += len(labels)
         if bar is not None:
             bar.update()
@@ -82,6 +117,7 @@ class EagerStep:
 
     graph = False
     capture_seconds = None
+    compile_scope = None
 
     def __init__(self, model, optimizer, split: Split, recipe: Recipe, augment, total_steps: int):
         self.model, self.optimizer, self.split, self.recipe = model, optimizer, split, recipe
@@ -91,6 +127,13 @@ class EagerStep:
         batches = self.split.batches(self.recipe.batch_size, shuffle=True)
         return train_epoch(self.model, self.optimizer, batches, self.recipe, first_step, self.total_steps,
                            self.augment, bar)
+
+
+# What ``compiled`` compiles: the model alone, or the whole forward side of the step. "step" is the
+# default because it fuses strictly more (the augmentation alone is about 25 small kernels eager);
+# it has not been timed on a GPU yet, and ``bench --compile`` times both.
+COMPILE_SCOPES = ("model", "step")
+COMPILE_SCOPE = "step"
 
 
 def batch_sizes(n: int, batch_size: int) -> list[int]:
@@ -120,11 +163,16 @@ class GraphedStep:
     WARMUP_STEPS = 3
 
     def __init__(self, model, optimizer, split: Split, recipe: Recipe, augment, total_steps: int,
-                 compiled: bool = False):
+                 compiled: bool = False, compile_scope: str = COMPILE_SCOPE):
         self.model, self.optimizer, self.split, self.recipe, self.augment = model, optimizer, split, recipe, augment
-        # Static shapes: one specialization per batch size, as the graphs are. Compiling a second
-        # model of the same architecture reuses the compiled code (no recompilation).
-        self.forward = torch.compile(model, dynamic=False) if compiled else model
+        if compile_scope not in COMPILE_SCOPES:
+            raise ValueError(f"compile_scope must be one of {COMPILE_SCOPES}, got {compile_scope!r}")
+        # Static shapes: one specialization per batch size, as the graphs are. A second model of the
+        # same architecture (and augmentation settings) reuses the compiled code (no recompilation).
+        self.compile_scope = compile_scope if compiled else None
+        self.forward = torch.compile(model, dynamic=False) if self.compile_scope == "model" else model
+        self.batch_loss = (torch.compile(indexed_batch_loss, dynamic=False) if self.compile_scope == "step"
+                           else indexed_batch_loss)
         device = split.labels.device
         self.lr = torch.tensor(recipe.lr_at(0, total_steps), device=device)
         for group in optimizer.param_groups:
@@ -140,16 +188,10 @@ class GraphedStep:
         self.capture_seconds = time.perf_counter() - start
 
     def _step(self, index: torch.Tensor) -> None:
-        images = self.split.images.index_select(0, index)
-        labels = self.split.labels.index_select(0, index)
-        if self.augment is not None:
-            images = self.augment(images)
-        logits = self.forward(images)
-        loss = F.cross_entropy(logits, labels, label_smoothing=self.recipe.label_smoothing)
+        loss = self.batch_loss(self.forward, self.split, index, self.augment, self.recipe.label_smoothing,
+                               self.loss_sum, self.correct)
         loss.backward()
         self.optimizer.step()
-        self.loss_sum += loss.detach() * len(index)
-        self.correct += (logits.detach().argmax(1) == labels).sum()
 
     def _capture(self) -> dict[int, torch.cuda.CUDAGraph]:
         model, optimizer = self.model, self.optimizer
@@ -209,18 +251,18 @@ def to_channels_last(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -
 
 
 def make_step(model, optimizer, split: Split, recipe: Recipe, augment, total_steps: int, graph: bool,
-              compiled: bool = False, channels_last: bool | None = None):
+              compiled: bool = False, channels_last: bool | None = None, compile_scope: str = COMPILE_SCOPE):
     """The training step for ``split``'s device.
 
-    By default the weights go channels-last on a GPU unless the model is compiled: on an H200, step
-    4's captured step took 0.380 s an epoch in channels-last against 0.453 s in NCHW, but compiled
-    it took 0.319 s in channels-last against 0.276 s in NCHW (``scripts/gpu_speed_options.py`` and
-    ``bench``, issue 11).
+    By default the weights go channels-last on a GPU unless the step is compiled: on an H200, step
+    4's captured step took 0.380 s an epoch in channels-last against 0.453 s in NCHW, but with the
+    model compiled it took 0.319 s in channels-last against 0.276 s in NCHW
+    (``scripts/gpu_speed_options.py`` and ``bench``, issue 11).
     """
     if channels_last is None:
         channels_last = split.labels.device.type == "cuda" and not compiled
     if channels_last:
         to_channels_last(model, optimizer)
     if graph:
-        return GraphedStep(model, optimizer, split, recipe, augment, total_steps, compiled)
+        return GraphedStep(model, optimizer, split, recipe, augment, total_steps, compiled, compile_scope)
     return EagerStep(model, optimizer, split, recipe, augment, total_steps)

@@ -79,7 +79,7 @@ def fit(
 
     A ``history`` that already holds epochs (a resumed run) continues after them, with the saved
     ``optimizer_state``. ``graph`` (default: on a GPU) replays the step as CUDA graphs,
-    with the model ``torch.compile``d inside them if ``compiled``. Seed the
+    with its forward side ``torch.compile``d inside them if ``compiled`` (``step.COMPILE_SCOPE``). Seed the
     global RNG before calling (``train`` does): it drives shuffling, augmentation and dropout. One
     test pass per epoch, and one on the validation split if ``data.val`` holds one. Each epoch
     record holds ``seconds`` (training and testing) and ``train_seconds`` (training only);
@@ -106,7 +106,7 @@ def fit(
     history.val_size = len(data.val) if data.val is not None else 0
     history.train_size = len(data.train)
     history.device_name, history.torch = describe_device(device), str(torch.__version__)
-    history.graph, history.compiled = step.graph, compiled
+    history.graph, history.compiled, history.compile_scope = step.graph, compiled, step.compile_scope
     history.capture_seconds = step.capture_seconds and round(step.capture_seconds, 3)
     for epoch in range(len(history.epochs) + 1, epochs + 1):
         start = time.perf_counter()

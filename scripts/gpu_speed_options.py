@@ -1,12 +1,14 @@
 """What might make the captured training step faster on a GPU, each measured on its own.
 
-    python scripts/gpu_speed_options.py [--epochs 3] [--out options.json]
+    python scripts/gpu_speed_options.py [--epochs 3] [--only NAME ...] [--profile] [--out options.json]
 
 Times step 4's captured step (batch 128, seconds per epoch after capture, the capture or compile
 cost apart) in the default NCHW memory format and in channels-last (mnistlib's default on a GPU),
 and with one change each on top: cuDNN's autotuner (``cudnn.benchmark``), bf16 autocast, and
-``torch.compile`` of the model inside the graphs. Speed only: a change that pays must then show,
-over seeds, that it leaves the accuracy as it was before it is kept.
+``torch.compile`` inside the graphs of the model alone or of the step's whole forward side (gather,
+augmentation, model, loss). Speed only: a change that pays must then show, over seeds, that it
+leaves the accuracy as it was before it is kept. ``--profile`` adds, for each option, where one
+more epoch's device time went: kernels per step and the kernels that took the most.
 
 The README's table of what was tried came from this script's first version, which applied each
 change on top of the NCHW step (channels-last by wrapping the model); this version, written once
@@ -23,7 +25,7 @@ import torch
 from mnistlib import data as mnist_data
 from mnistlib.bench import time_pipeline
 from mnistlib.recipes import DEFAULT_RECIPE, get_recipe
-from mnistlib.step import augmentation, make_step
+from mnistlib.step import COMPILE_SCOPE, augmentation, make_step
 
 
 class Bf16(torch.nn.Module):
@@ -46,19 +48,45 @@ def cudnn_benchmark(on: bool):
         torch.backends.cudnn.benchmark = before
 
 
-OPTIONS = {  # name: (channels-last, wrap the model, compile it, cudnn.benchmark)
-    "graphed, NCHW": (False, None, False, False),
-    "graphed, channels-last": (True, None, False, False),
-    "channels-last + cudnn.benchmark": (True, None, False, True),
-    "channels-last + bf16 autocast": (True, Bf16, False, False),
-    "NCHW + torch.compile": (False, None, True, False),
-    "channels-last + torch.compile": (True, None, True, False),
+OPTIONS = {  # name: (channels-last, wrap the model, compile scope or None, cudnn.benchmark, inductor settings)
+    "graphed, NCHW": (False, None, None, False, {}),
+    "graphed, channels-last": (True, None, None, False, {}),
+    "channels-last + cudnn.benchmark": (True, None, None, True, {}),
+    "channels-last + bf16 autocast": (True, Bf16, None, False, {}),
+    "NCHW + compiled model": (False, None, "model", False, {}),
+    "channels-last + compiled model": (True, None, "model", False, {}),
+    "NCHW + compiled step": (False, None, "step", False, {}),
+    "channels-last + compiled step": (True, None, "step", False, {}),
+    # Inductor benchmarks its kernel choices (Triton convolutions too) while compiling: minutes, not seconds.
+    "NCHW + compiled step, max-autotune": (False, None, "step", False, {"max_autotune": True}),
 }
+OPT_IN = {"NCHW + compiled step, max-autotune"}  # run only when named in --only
+
+
+def profile_epoch(run_epoch, first_step: int, steps: int, device: torch.device, top: int = 12) -> list[str]:
+    """Lines that say where one more epoch's time went on ``device``: kernels (or, on a CPU, operators)
+    per step, and the ``top`` that took the most time."""
+    from torch.profiler import ProfilerActivity, profile
+
+    cuda = device.type == "cuda"
+    with profile(activities=[ProfilerActivity.CUDA if cuda else ProfilerActivity.CPU]) as prof:
+        run_epoch(first_step).loss_sum.item()
+    rows = [(e.key, e.count, e.self_device_time_total if cuda else e.self_cpu_time_total)
+            for e in prof.key_averages()]
+    rows = sorted((r for r in rows if r[2] > 0), key=lambda r: -r[2])
+    total, count = sum(r[2] for r in rows), sum(r[1] for r in rows)
+    lines = [f"  {count / steps:.0f} {'kernels' if cuda else 'operators'} a step, {total / steps:.0f} us a step "
+             f"of {'device' if cuda else 'CPU'} time"]
+    lines += [f"  {us / steps:7.1f} us {n / steps:5.1f}x  {name[:90]}" for name, n, us in rows[:top]]
+    return lines
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--only", nargs="+", choices=OPTIONS, metavar="NAME",
+                        help=f"these options only (the default: all but {', '.join(sorted(OPT_IN))})")
+    parser.add_argument("--profile", action="store_true", help="profile one more epoch of each option")
     parser.add_argument("--out")
     args = parser.parse_args()
     if not torch.cuda.is_available():
@@ -68,21 +96,29 @@ def main() -> int:
     recipe = get_recipe(DEFAULT_RECIPE)
     data = mnist_data.load(device)
     augment = augmentation(recipe, data)
+    steps = -(-len(data.train) // recipe.batch_size)
     rows = []
-    for name, (channels_last, wrap, compiled, benchmark) in OPTIONS.items():
-        def make(model, optimizer, total, channels_last=channels_last, wrap=wrap, compiled=compiled):
+    for name in args.only or [name for name in OPTIONS if name not in OPT_IN]:
+        channels_last, wrap, scope, benchmark, inductor = OPTIONS[name]
+        made = []
+
+        def make(model, optimizer, total, channels_last=channels_last, wrap=wrap, scope=scope, made=made):
             runner = make_step(wrap(model) if wrap else model, optimizer, data.train, recipe, augment, total,
-                               True, compiled, channels_last)
+                               True, scope is not None, channels_last, compile_scope=scope or COMPILE_SCOPE)
+            made.append(runner)
             return runner.epoch, {"capture_seconds": round(runner.capture_seconds, 3)}
-        with cudnn_benchmark(benchmark):
+        with cudnn_benchmark(benchmark), torch._inductor.config.patch(inductor):
             row = time_pipeline(name, make, recipe, device, args.epochs, 0, len(data.train), graph=True,
                                 progress=False)
+            print(f"{name}: {row['seconds_per_epoch']:.3f} s/epoch, capture {row['capture_seconds']:.1f} s", flush=True)
+            if args.profile:
+                row["profile"] = profile_epoch(made[0].epoch, 0, steps, device)
+                print("\n".join(row["profile"]), flush=True)
         rows.append(row)
-        print(f"{name}: {row['seconds_per_epoch']:.3f} s/epoch, capture {row['capture_seconds']:.1f} s", flush=True)
     base = rows[0]["seconds_per_epoch"]
     print(f"\n{torch.cuda.get_device_name()}, torch {torch.__version__}, {recipe.name}, batch {recipe.batch_size}, "
           f"{args.epochs} epochs each")
-    print("| option | s/epoch | vs NCHW | capture (once) |\n| --- | --- | --- | --- |")
+    print(f"| option | s/epoch | vs {rows[0]['pipeline']} | capture (once) |\n| --- | --- | --- | --- |")
     for row in rows:
         print(f"| {row['pipeline']} | {row['seconds_per_epoch']:.3f} | {base / row['seconds_per_epoch']:.2f}x | "
               f"{row['capture_seconds']:.1f} s |")

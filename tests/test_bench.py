@@ -1,12 +1,14 @@
 """The benchmark: a one-epoch smoke run through the command line (no speed threshold), and its parts."""
 
 import gzip
+import importlib.util
 import json
 import re
 
 import pytest
 import torch
 
+from conftest import ROOT
 from mnistlib import bench
 from mnistlib import data as mnist_data
 from mnistlib.recipes import FAST_RECIPE
@@ -97,3 +99,41 @@ def test_step_breakdown_adds_up(quick_data):
     parts = bench.step_breakdown(bench.get_recipe("step4_final"), small, torch.device("cpu"), steps=3)
     assert set(parts) == {"batch slicing", "augmentation", "forward", "backward", "optimizer"}
     assert sum(parts.values()) == pytest.approx(100, abs=0.5) and parts["forward"] > 0
+
+
+def _script(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("record", sorted((ROOT / "results" / "cuda-h200").glob("bench-*.json")), ids=lambda p: p.stem)
+def test_gpu_check_tabulates_every_gpu_benchmark_record(record):
+    """gpu-check's table of a benchmark record (it runs only on a GPU, so its table is checked here,
+    on the committed GPU records, before a GPU session depends on it)."""
+    saved = json.loads(record.read_text())
+    rows = _script("gpu_check").bench_rows(saved)
+    assert all(len(row) == 3 and all(isinstance(cell, str) for cell in row) for row in rows)
+    assert rows[0][1] == " / ".join(f"{r['seconds_per_epoch']:.3f}" for r in saved["pipelines"])
+    assert sum(row[0].startswith("step4_final") for row in rows) == 1 + ("full_run_compiled" in saved)
+    assert rows[-1][2].startswith(f"{saved['time_to_target']['seeds_at_target']}/10 seeds")
+
+
+def test_speed_options_profile_says_where_an_epoch_went(quick_data):
+    """The profile that scripts/gpu_speed_options.py prints per option, here of the eager step on the
+    CPU (operators instead of kernels): per-step figures that add up."""
+    from mnistlib import step
+    from mnistlib.models import build_model
+    from mnistlib.recipes import get_recipe
+
+    recipe = get_recipe("step4_final")
+    split = quick_data.train.head(4 * recipe.batch_size)
+    model = build_model(recipe.model)
+    runner = step.make_step(model, step.make_optimizer(model, recipe), split, recipe,
+                            step.augmentation(recipe, quick_data), 4, graph=False)
+    lines = _script("gpu_speed_options").profile_epoch(runner.epoch, 0, 4, torch.device("cpu"), top=5)
+    head = re.fullmatch(r"  (\d+) operators a step, (\d+) us a step of CPU time", lines[0])
+    assert head and int(head[1]) > 20 and len(lines) == 6
+    per_step = [float(line.split()[0]) for line in lines[1:]]
+    assert per_step == sorted(per_step, reverse=True) and sum(per_step) <= int(head[2]) + 1
