@@ -107,42 +107,40 @@ def plot_confusion(matrix: torch.Tensor):
     return fig
 
 
-def _label_place(labels: list, params: int, accuracy: float, floor: float) -> tuple[bool, int]:
-    """Side (right?) and vertical offset in points for a point's label, so that labels of points of
-    about the same size and accuracy do not print over each other; records the choice in ``labels``."""
-    near = 0.04 * (100 - floor)  # a label's height, in accuracy units, on the chart's scale
-    lift = 0
-    while True:
-        at = accuracy + lift * near / 12  # where the label sits, lifted by ``lift`` points
-        for right in (True, False):
-            if not any(side == right and 0.8 < params / p < 1.25 and abs(at - a) < near for p, a, side in labels):
-                labels.append((params, at, right))
-                return right, lift
-        lift += 12
-
-
 def plot_accuracy_vs_params(points: dict[str, tuple[int, list[float]]],
                             target: float | None = RECIPES[DEFAULT_RECIPE].target,
                             floor: float = 99.0, max_params: int = 100_000):
-    """Final test accuracy against parameter count, one labelled point per recipe.
+    """Final test accuracy against parameter count, one point per recipe, named in the legend.
 
     ``points`` maps a recipe to (parameters, final accuracies); with several seeds the point is their
-    mean and the bar spans lowest to highest. The axes zoom on the compact recipes: a recipe with more
+    mean and the bar spans lowest to highest. Recipes of (about) the same size are spread a little
+    sideways so that none hides another. The axes zoom on the compact recipes: a recipe with more
     than ``max_params`` parameters or below ``floor`` is named in a note under the chart instead.
     """
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig, ax = plt.subplots(figsize=(10.5, 4.5))
     shown, left_out = [], []
     for name, (params, finals) in points.items():
         mean = sum(finals) / len(finals)
         (shown if params <= max_params and mean >= floor else left_out).append((name, params, finals, mean))
-    labels = []  # (parameters, accuracy, side) of the labels placed so far
-    for name, params, finals, mean in sorted(shown, key=lambda p: (p[1], p[3])):
-        ax.errorbar(params, mean, yerr=[[mean - min(finals)], [max(finals) - mean]], capsize=4, marker="o",
-                    linestyle="none", markersize=6)
-        seeds = f", {len(finals)} seeds" if len(finals) > 1 else ""
-        right, lift = _label_place(labels, params, mean, floor)
-        ax.annotate(f"{name} {mean:.2f}%{seeds}", (params, mean), xytext=(10 if right else -10, lift),
-                    textcoords="offset points", ha="left" if right else "right", va="center", fontsize=9)
+    shown.sort(key=lambda p: (p[1], p[3]))
+    groups = []  # runs of recipes within 3% of each other in size
+    for point in shown:
+        if groups and point[1] / groups[-1][0][1] < 1.03:
+            groups[-1].append(point)
+        else:
+            groups.append([point])
+    entries = []  # (accuracy, handle, label): the legend lists the recipes from the most accurate down
+    for group in groups:
+        for i, (name, params, finals, mean) in enumerate(group):
+            x = params * 1.04 ** (i - (len(group) - 1) / 2)
+            handle = ax.errorbar(x, mean, yerr=[[mean - min(finals)], [max(finals) - mean]], capsize=4, marker="o",
+                                 linestyle="none", markersize=6)
+            seeds = f", {len(finals)} seeds" if len(finals) > 1 else ""
+            entries.append((mean, handle, f"{name} {mean:.2f}%{seeds} ({params:,} parameters)"))
+    if entries:
+        entries.sort(key=lambda e: -e[0])
+        ax.legend([e[1] for e in entries], [e[2] for e in entries], loc="upper left", bbox_to_anchor=(1.01, 1),
+                  fontsize=8, frameon=False)
     if target is not None:
         ax.axhline(target, color="grey", linestyle=":")
         ax.annotate(f"target {target}%", (0.99, target), xycoords=("axes fraction", "data"), xytext=(0, -10),

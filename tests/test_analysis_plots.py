@@ -57,25 +57,19 @@ def test_plots_draw_without_a_screen(quick_data):
     assert plots.plot_confusion(analysis.confusion_matrix(model, quick_data.test)).axes
 
 
-def test_accuracy_vs_params_labels_each_compact_recipe_and_notes_the_rest():
-    fig = plots.plot_accuracy_vs_params({"a": (12_400, [99.6, 99.5, 99.4]), "b": (4_758, [99.5]),
-                                         "relu": (6_379_786, [20.99])})
+def test_accuracy_vs_params_names_each_compact_recipe_and_notes_the_rest():
+    fig = plots.plot_accuracy_vs_params({"a": (12_400, [99.6, 99.5, 99.4]), "b": (4_758, [99.45]),
+                                         "c": (12_352, [99.7]), "relu": (6_379_786, [20.99])})
     ax = fig.axes[0]
-    labels = sorted(t.get_text() for t in ax.texts)
-    assert labels == ["a 99.50%, 3 seeds", "b 99.50%", "target 99.4%"]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["c 99.70% (12,352 parameters)", "a 99.50%, 3 seeds (12,400 parameters)",
+                      "b 99.45% (4,758 parameters)"]  # the most accurate first
+    assert [t.get_text() for t in ax.texts] == ["target 99.4%"]
     assert "relu: 6,379,786 parameters, 20.99%" in fig.texts[0].get_text()
     assert ax.get_xscale() == "log" and ax.get_ylim()[0] == 99.0
-
-
-def test_labels_of_close_points_do_not_overlap():
-    labels = []
-    # two recipes of about the same size and accuracy go to opposite sides; a third is lifted
-    assert plots._label_place(labels, 12_352, 99.52, 99.0) == (True, 0)
-    assert plots._label_place(labels, 12_400, 99.53, 99.0) == (False, 0)
-    assert plots._label_place(labels, 12_400, 99.52, 99.0) == (True, 12)
-    # a point far enough away in size or accuracy keeps the right side
-    assert plots._label_place(labels, 4_758, 99.52, 99.0) == (True, 0)
-    assert plots._label_place(labels, 12_400, 99.33, 99.0) == (True, 0)
+    # a and c, about the same size, are drawn side by side, the smaller on the left; b where it is
+    x = {round(line.get_ydata()[0], 2): line.get_xdata()[0] for line in ax.lines if len(line.get_xdata()) == 1}
+    assert 12_352 * 0.95 < x[99.7] < 12_352 < 12_400 < x[99.5] < 12_400 * 1.05 and x[99.45] == 4_758
 
 
 def test_epoch_axes_count_whole_epochs():
