@@ -43,10 +43,10 @@ test-notebooks-full: $(VENV)/.installed-tests
 	MNISTLIB_QUICK=0 $(BIN)/python -m pytest --nbval-lax --nbval-current-env notebooks
 
 ## On a GPU machine whose Python already has PyTorch, torchvision, nbval and ipykernel (no .venv):
-## the benchmark (time to 99.4% with the fast recipe), fresh seeds of every other claimed recipe, and the five notebooks
-## at full length under nbval.
+## the benchmark (time to 99.4% with the fast recipe), ten fresh seeds of step 4, and the five notebooks
+## at full length under nbval. ARGS=--claims adds the record seeds of every other claimed recipe.
 gpu-check:
-	PYTHONPATH=$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH} $(PYTHON) scripts/gpu_check.py
+	PYTHONPATH=$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH} $(PYTHON) scripts/gpu_check.py $(ARGS)
 
 ## Re-run the committed seed records (results/) on the CPU; `make records ARGS=--notebooks` re-executes
 ## the notebooks at full length instead and refreshes notebooks/histories/.

@@ -12,7 +12,27 @@ from mnistlib.records import load_finished
 from mnistlib.results import gpu_benches, gpu_finals, seed_runs, summarize
 
 RESULTS = ROOT / "results"
-GPU = RESULTS / "cuda-h200"
+GPU_FOLDERS = sorted(RESULTS.glob("cuda-*"))  # one per GPU model, e.g. cuda-h200
+
+
+def all_gpu_finals() -> dict[str, dict[str, dict[int, float]]]:
+    """``gpu_finals`` of every GPU folder, merged: a run label names one run set across all of them."""
+    merged: dict[str, dict[str, dict[int, float]]] = {}
+    for folder in GPU_FOLDERS:
+        for recipe, runs in gpu_finals(folder).items():
+            for label, by_seed in runs.items():
+                assert label not in merged.setdefault(recipe, {}), f"{folder.name}: run label {label!r} used twice"
+                merged[recipe][label] = by_seed
+    return merged
+
+
+def all_gpu_benches() -> dict[str, dict]:
+    merged: dict[str, dict] = {}
+    for folder in GPU_FOLDERS:
+        for label, record in gpu_benches(folder).items():
+            assert label not in merged, f"{folder.name}: benchmark label {label!r} used twice"
+            merged[label] = record
+    return merged
 
 
 def readme_rows():
@@ -53,12 +73,12 @@ def not_yet_on_a_gpu() -> list[str]:
 
 
 def test_every_claim_holds_on_every_fresh_seed_on_the_gpu():
-    finals = gpu_finals(GPU)
-    assert sorted(finals) == sorted(set(CLAIMED) - set(not_yet_on_a_gpu()))
-    for path in GPU.glob("*-seed*.json"):
+    finals = all_gpu_finals()
+    assert GPU_FOLDERS and sorted(finals) == sorted(set(CLAIMED) - set(not_yet_on_a_gpu()))
+    for path in (p for folder in GPU_FOLDERS for p in folder.glob("*-seed*.json")):
         history = load_finished(path)
         assert len(history.epochs) == RECIPES[history.recipe].epochs, f"{path.name}: not the recipe as it is now"
-    for path in GPU.glob("*-finals-*.json"):
+    for path in (p for folder in GPU_FOLDERS for p in folder.glob("*-finals-*.json")):
         record = json.loads(path.read_text())  # the older ones, all of step 4, do not say their epochs
         assert record.get("epochs", RECIPES[record["recipe"]].epochs) == RECIPES[record["recipe"]].epochs, path.name
     for recipe, runs in finals.items():
@@ -69,7 +89,7 @@ def test_every_claim_holds_on_every_fresh_seed_on_the_gpu():
 
 def test_readme_gpu_table_matches_the_gpu_records():
     readme = (ROOT / "README.md").read_text()
-    for recipe, runs in gpu_finals(GPU).items():
+    for recipe, runs in all_gpu_finals().items():
         for label, by_seed in runs.items():
             finals = [acc for _, acc in sorted(by_seed.items())]
             row = (f"| `{recipe}` | {label} | {len(finals)} ({min(by_seed)}-{max(by_seed)}) | "
@@ -82,7 +102,7 @@ def test_single_run_margins_cover_the_spread_of_fresh_seeds():
     with room, so the notebooks do not flake where the strict claim holds."""
     for recipe in CLAIMED:
         finals = list(summarize(recipe, RESULTS).finals.values())
-        finals += [acc for by_seed in gpu_finals(GPU).get(recipe, {}).values() for acc in by_seed.values()]
+        finals += [acc for by_seed in all_gpu_finals().get(recipe, {}).values() for acc in by_seed.values()]
         assert min(finals) - RECIPES[recipe].notebook_bar >= 0.15, recipe
 
 
@@ -135,7 +155,7 @@ def test_readme_performance_table_matches_the_bench_records():
 
 def test_readme_gpu_performance_tables_match_the_gpu_benches():
     readme = (ROOT / "README.md").read_text()
-    for label, record in gpu_benches(GPU).items():
+    for label, record in all_gpu_benches().items():
         for row in record["pipelines"]:
             assert (f"| {label} | {row['pipeline']} | {row['seconds_per_epoch']:.3f} | {row['images_per_second']:,} | "
                     f"{row['speedup']:.1f}x |") in readme, (label, row["pipeline"])
@@ -150,7 +170,8 @@ def test_readme_gpu_performance_tables_match_the_gpu_benches():
                 f"{reach['mean_train_seconds']:.2f} s | {time} |") in readme, label
 
 
-@pytest.mark.parametrize("folder", [RESULTS / "superseded", GPU / "superseded"])
+@pytest.mark.parametrize("folder", [RESULTS / "superseded", *(f / "superseded" for f in GPU_FOLDERS
+                                                                if (f / "superseded").is_dir())])
 def test_readme_superseded_runs_match_their_histories(folder):
     """Fresh-seed runs of a recipe as it was before a change (``<recipe>-<E>-epochs-seed<S>.json``):
     kept, since the README tells what they showed."""
