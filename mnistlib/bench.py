@@ -214,7 +214,8 @@ def time_test_pass(model: torch.nn.Module, data: mnist_data.MNIST, device: torch
 
 def bench(device: torch.device, epochs: int = 1, recipe: str = FAST_RECIPE, target: float = 99.4,
           quick: bool = False, seed: int = 0, data_root=None, log=print, seeds: int | None = None,
-          full: bool | None = None, progress: bool = True, compiled: bool = False) -> dict:
+          full: bool | None = None, progress: bool = True, compiled: bool = False,
+          data: mnist_data.MNIST | None = None) -> dict:
     """The whole benchmark; returns its record and logs a table as it goes.
 
     ``seeds`` (default 10 on a GPU, 1 on the CPU) runs of ``recipe`` from ``seed`` on give its time to
@@ -222,7 +223,7 @@ def bench(device: torch.device, epochs: int = 1, recipe: str = FAST_RECIPE, targ
     ``compiled`` (GPU only) adds the graphed step compiled as pipelines, one per compile scope (the
     model alone, the whole forward side of the step), and a second full run, and times ``target``
     with the default scope; compilation happens once, in its pipeline row, and later runs reuse the
-    compiled code.
+    compiled code. ``data``: MNIST already loaded on ``device`` from ``data_root``, if the caller has it.
     """
     import torchvision
 
@@ -231,7 +232,7 @@ def bench(device: torch.device, epochs: int = 1, recipe: str = FAST_RECIPE, targ
     full = cuda if full is None else full
     step4, timed = get_recipe(DEFAULT_RECIPE), get_recipe(recipe)
     root = mnist_data.data_root(data_root)
-    data = mnist_data.load(device, root)
+    data = mnist_data.load(device, root) if data is None else data
     log(f"device: {describe_device(device)}; torch {torch.__version__}, torchvision {torchvision.__version__}")
     log(f"timed region: {TIMED_REGION}")
     log(f"model {step4.model}, batch {step4.batch_size}, {epochs} epoch(s) of {len(data.train):,} images per pipeline")
@@ -248,8 +249,7 @@ def bench(device: torch.device, epochs: int = 1, recipe: str = FAST_RECIPE, targ
 
     def pipeline(graph, scope=None):
         def make(model, optimizer, total):
-            step = make_step(model, optimizer, data.train, step4, augment, total, graph, scope is not None,
-                             compile_scope=scope or COMPILE_SCOPE)
+            step = make_step(model, optimizer, data.train, step4, augment, total, graph, scope)
             return step.epoch, ({"capture_seconds": round(step.capture_seconds, 3)} if step.graph else {})
         return make
 

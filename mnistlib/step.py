@@ -5,10 +5,10 @@ benchmark's classic DataLoader too). On a GPU the same step is captured once per
 CUDA graph (``GraphedStep``) and replayed: the batch is gathered inside the graph from a static
 index buffer, the learning rate is a device tensor set before each replay, dropout and augmentation
 draw their random numbers inside the graph, and loss and accuracy are summed in device buffers.
-Optionally (``compiled``) the step's forward side inside the graphs is ``torch.compile``d, which
-fuses its small kernels; that costs a one-time compilation, counted with the capture. What is
-compiled is the ``compile_scope``: the model alone, or the whole forward side of the step (gather,
-augmentation, model, loss and the sums), which leaves fewer kernels to launch. On a GPU the weights
+Optionally part of the step inside the graphs is ``torch.compile``d, which fuses its small kernels;
+that costs a one-time compilation, counted with the capture. The ``compile_scope`` says which part:
+the model alone, or the whole forward side of the step (gather, augmentation, model, loss and the
+sums), which leaves fewer kernels to launch. On a GPU the weights
 are kept channels-last unless the step is compiled (``make_step``: whichever layout measured faster).
 """
 
@@ -129,7 +129,7 @@ class EagerStep:
                            self.augment, bar)
 
 
-# What ``compiled`` compiles: the model alone, or the whole forward side of the step. "step" is the
+# What a compiled step compiles: the model alone, or the whole forward side of the step. "step" is the
 # default because it fuses strictly more (the augmentation alone is about 25 small kernels eager);
 # it has not been timed on a GPU yet, and ``bench --compile`` times both.
 COMPILE_SCOPES = ("model", "step")
@@ -163,13 +163,13 @@ class GraphedStep:
     WARMUP_STEPS = 3
 
     def __init__(self, model, optimizer, split: Split, recipe: Recipe, augment, total_steps: int,
-                 compiled: bool = False, compile_scope: str = COMPILE_SCOPE):
+                 compile_scope: str | None = None):
         self.model, self.optimizer, self.split, self.recipe, self.augment = model, optimizer, split, recipe, augment
-        if compile_scope not in COMPILE_SCOPES:
-            raise ValueError(f"compile_scope must be one of {COMPILE_SCOPES}, got {compile_scope!r}")
+        if compile_scope not in (None, *COMPILE_SCOPES):
+            raise ValueError(f"compile_scope must be None or one of {COMPILE_SCOPES}, got {compile_scope!r}")
         # Static shapes: one specialization per batch size, as the graphs are. A second model of the
         # same architecture (and augmentation settings) reuses the compiled code (no recompilation).
-        self.compile_scope = compile_scope if compiled else None
+        self.compile_scope = compile_scope
         self.forward = torch.compile(model, dynamic=False) if self.compile_scope == "model" else model
         self.batch_loss = (torch.compile(indexed_batch_loss, dynamic=False) if self.compile_scope == "step"
                            else indexed_batch_loss)
@@ -251,8 +251,8 @@ def to_channels_last(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -
 
 
 def make_step(model, optimizer, split: Split, recipe: Recipe, augment, total_steps: int, graph: bool,
-              compiled: bool = False, channels_last: bool | None = None, compile_scope: str = COMPILE_SCOPE):
-    """The training step for ``split``'s device.
+              compile_scope: str | None = None, channels_last: bool | None = None):
+    """The training step for ``split``'s device; ``compile_scope`` (graphed only) compiles part of it.
 
     By default the weights go channels-last on a GPU unless the step is compiled: on an H200, step
     4's captured step took 0.380 s an epoch in channels-last against 0.453 s in NCHW, but with the
@@ -260,9 +260,9 @@ def make_step(model, optimizer, split: Split, recipe: Recipe, augment, total_ste
     (``scripts/gpu_speed_options.py`` and ``bench``, issue 11).
     """
     if channels_last is None:
-        channels_last = split.labels.device.type == "cuda" and not compiled
+        channels_last = split.labels.device.type == "cuda" and compile_scope is None
     if channels_last:
         to_channels_last(model, optimizer)
     if graph:
-        return GraphedStep(model, optimizer, split, recipe, augment, total_steps, compiled, compile_scope)
+        return GraphedStep(model, optimizer, split, recipe, augment, total_steps, compile_scope)
     return EagerStep(model, optimizer, split, recipe, augment, total_steps)

@@ -27,7 +27,7 @@ from .records import (
     save_run,
     set_rng_state,
 )
-from .step import augmentation, make_optimizer, make_step
+from .step import COMPILE_SCOPE, augmentation, make_optimizer, make_step
 
 MAX_SEED = 2**63 - 1
 
@@ -101,7 +101,7 @@ def fit(
             group.update(own)
     steps_per_epoch = -(-len(data.train) // recipe.batch_size)
     step = make_step(model, optimizer, data.train, recipe, augmentation(recipe, data), epochs * steps_per_epoch,
-                     graph, compiled)
+                     graph, COMPILE_SCOPE if compiled else None)
     history.planned_epochs, history.finished = epochs, False
     history.val_size = len(data.val) if data.val is not None else 0
     history.train_size = len(data.train)

@@ -25,7 +25,7 @@ import torch
 from mnistlib import data as mnist_data
 from mnistlib.bench import time_pipeline
 from mnistlib.recipes import DEFAULT_RECIPE, get_recipe
-from mnistlib.step import COMPILE_SCOPE, augmentation, make_step
+from mnistlib.step import augmentation, make_step
 
 
 class Bf16(torch.nn.Module):
@@ -104,7 +104,7 @@ def main() -> int:
 
         def make(model, optimizer, total, channels_last=channels_last, wrap=wrap, scope=scope, made=made):
             runner = make_step(wrap(model) if wrap else model, optimizer, data.train, recipe, augment, total,
-                               True, scope is not None, channels_last, compile_scope=scope or COMPILE_SCOPE)
+                               True, scope, channels_last)
             made.append(runner)
             return runner.epoch, {"capture_seconds": round(runner.capture_seconds, 3)}
         with cudnn_benchmark(benchmark), torch._inductor.config.patch(inductor):

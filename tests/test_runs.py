@@ -226,8 +226,7 @@ def test_graphed_step_follows_the_eager_step_on_the_gpu(small_data, scope):
         torch.manual_seed(0)
         model = models.build_model("slim").cuda()
         optimizer = step.make_optimizer(model, recipe, graph)
-        runner = step.make_step(model, optimizer, split, recipe, None, 3, graph, bool(scope) and graph,
-                                compile_scope=scope or step.COMPILE_SCOPE)
+        runner = step.make_step(model, optimizer, split, recipe, None, 3, graph, scope if graph else None)
         torch.manual_seed(1)
         stats = runner.epoch(0)
         finals.append((torch.cat([p.detach().flatten() for p in model.parameters()]), stats.loss_sum.item()))
@@ -248,8 +247,7 @@ def test_each_replay_draws_new_random_numbers(small_data, scope):
         data = dataclasses.replace(small_data, train=split)
         model = models.build_model(recipe.model).cuda()
         runner = step.make_step(model, step.make_optimizer(model, recipe, True), split, recipe,
-                                step.augmentation(recipe, data), 2, True, bool(scope),
-                                compile_scope=scope or step.COMPILE_SCOPE)
+                                step.augmentation(recipe, data), 2, True, scope)
         runner.index[128].copy_(torch.arange(128, device="cuda"))
         losses = []
         for _ in range(3):
