@@ -27,10 +27,11 @@ from tqdm import tqdm
 
 from . import data as mnist_data
 from .data import FILES
+from .errors import one_line
 from .models import build_model
 from .recipes import DEFAULT_RECIPE, FAST_RECIPE, Recipe, get_recipe
 from .records import History, describe_device
-from .step import COMPILE_SCOPE, COMPILE_SCOPES, augmentation, make_optimizer, make_step, train_epoch
+from .step import COMPILE_SCOPES, augmentation, make_optimizer, make_step, train_epoch
 from .training import evaluate, train
 
 # The compiled pipelines' names, by compile scope ("compiled model" is the name older records carry).
@@ -212,6 +213,23 @@ def time_test_pass(model: torch.nn.Module, data: mnist_data.MNIST, device: torch
     return best
 
 
+def attempt(run, name: str, log=print) -> dict:
+    """``run()``'s pipeline row, or, if it raised, a row that says so: a pipeline that cannot compile on
+    this machine must not cost the rest of the benchmark (a GPU run is short and hard to come by)."""
+    try:
+        return run()
+    except Exception as error:  # noqa: BLE001 - anything compile or capture raises; it goes in the record
+        log(f"{name.split(' (')[0]} failed, left out: {one_line(error)}")
+        return {"pipeline": name, "error": one_line(error)}
+
+
+def fastest_compile_scope(rows: list[dict]) -> str | None:
+    """The compile scope of the fastest compiled pipeline among ``rows``, or None if none ran."""
+    timed = {scope: row["seconds_per_epoch"] for scope, name in COMPILED_PIPELINES.items()
+             for row in rows if row["pipeline"] == name and "seconds_per_epoch" in row}
+    return min(timed, key=timed.get) if timed else None
+
+
 def bench(device: torch.device, epochs: int = 1, recipe: str = FAST_RECIPE, target: float = 99.4,
           quick: bool = False, seed: int = 0, data_root=None, log=print, seeds: int | None = None,
           full: bool | None = None, progress: bool = True, compiled: bool = False,
@@ -221,9 +239,10 @@ def bench(device: torch.device, epochs: int = 1, recipe: str = FAST_RECIPE, targ
     ``seeds`` (default 10 on a GPU, 1 on the CPU) runs of ``recipe`` from ``seed`` on give its time to
     ``target``; ``full`` (default: on a GPU) adds a timed 20-epoch run of step 4, test passes included.
     ``compiled`` (GPU only) adds the graphed step compiled as pipelines, one per compile scope (the
-    model alone, the whole forward side of the step), and a second full run, and times ``target``
-    with the default scope; compilation happens once, in its pipeline row, and later runs reuse the
-    compiled code. ``data``: MNIST already loaded on ``device`` from ``data_root``, if the caller has it.
+    model alone, the whole forward side of the step), then a second full run and the time to
+    ``target`` with the scope whose pipeline was fastest (a scope that fails to compile or capture is
+    recorded as failed and left out); compilation happens once, in its pipeline row, and later runs
+    reuse the compiled code. ``data``: MNIST already loaded on ``device`` from ``data_root``, if the caller has it.
     """
     import torchvision
 
@@ -258,10 +277,14 @@ def bench(device: torch.device, epochs: int = 1, recipe: str = FAST_RECIPE, targ
     if cuda:
         rows.append(time_pipeline("mnistlib graphed (one CUDA graph per step)", pipeline(True), step4,
                                   device, epochs, seed, len(data.train), graph=True, progress=progress))
+    failed = []
     if cuda and compiled:
         for scope in COMPILE_SCOPES:
-            rows.append(time_pipeline(COMPILED_PIPELINES[scope], pipeline(True, scope), step4, device, epochs, seed,
-                                      len(data.train), graph=True, progress=progress))
+            row = attempt(lambda scope=scope: time_pipeline(COMPILED_PIPELINES[scope], pipeline(True, scope), step4,
+                                                            device, epochs, seed, len(data.train), graph=True,
+                                                            progress=progress),
+                          COMPILED_PIPELINES[scope], log)
+            (rows if "error" not in row else failed).append(row)
     log("\n| pipeline | s/epoch | images/s | speed-up |\n| --- | --- | --- | --- |")
     for row in rows:
         row["speedup"] = round(rows[0]["seconds_per_epoch"] / row["seconds_per_epoch"], 3)
@@ -279,28 +302,32 @@ def bench(device: torch.device, epochs: int = 1, recipe: str = FAST_RECIPE, targ
         "timed_region": TIMED_REGION, "model": step4.model, "batch_size": step4.batch_size, "epochs": epochs,
         "pipelines": rows, "speedup": rows[-1]["speedup"], "step_breakdown_percent": breakdown,
     }
-    compiled = compiled and cuda
-    if compiled:
-        record["compile_scope"] = COMPILE_SCOPE  # of the compiled full run and time-to-target runs
-    full_runs = [("full_run", False)] + ([("full_run_compiled", True)] if compiled else []) if full else []
-    for key, compile_run in full_runs:
+    if failed:
+        record["failed_pipelines"] = failed
+    # The compiled full run and time-to-target runs use the fastest compile scope that worked here.
+    scope = fastest_compile_scope(rows) if cuda and compiled else None
+    if scope is not None:
+        record["compile_scope"] = scope
+        log(f"compiled runs below: compile scope {scope!r}, the fastest pipeline above")
+    full_runs = [("full_run", None)] + ([("full_run_compiled", scope)] if scope else []) if full else []
+    for key, run_scope in full_runs:
         start = time.perf_counter()
         _, history = train(step4, seed=seed, quick=quick, data=data, device=device.type, progress=progress,
-                           log=lambda line: None, compiled=compile_run)
+                           log=lambda line: None, compile_scope=run_scope)
         wall = time.perf_counter() - start
         record[key] = {"recipe": step4.name, "epochs": len(history.epochs), "wall_seconds": round(wall, 3),
-                       "capture_seconds": history.capture_seconds, "compiled": compile_run,
+                       "capture_seconds": history.capture_seconds, "compiled": history.compiled,
                        "final_accuracy": history.final_accuracy}
-        log(f"\n{step4.name}{' (compiled)' if compile_run else ''}, {len(history.epochs)} epochs with a test pass "
+        log(f"\n{step4.name}{' (compiled)' if run_scope else ''}, {len(history.epochs)} epochs with a test pass "
             f"each: {wall:.2f} s wall, of which graph capture {history.capture_seconds or 0:.2f} s; "
             f"final {history.final_accuracy:.2f}%")
 
     log(f"\ntime to {target}%: recipe {timed.name}, a fixed budget of {1 if quick else timed.epochs} epoch(s), "
-        f"seeds {seed}-{seed + seeds - 1}{' (quick mode)' if quick else ''}{', compiled' if compiled else ''}")
+        f"seeds {seed}-{seed + seeds - 1}{' (quick mode)' if quick else ''}{', compiled' if scope else ''}")
     histories, model = [], None
     for s in range(seed, seed + seeds):
         model, history = train(timed, seed=s, quick=quick, data=data, device=device.type, progress=progress,
-                               log=lambda line: None, compiled=compiled)
+                               log=lambda line: None, compile_scope=scope)
         histories.append(history)
         log(f"  seed {s}: final {history.final_accuracy:.2f}% after {sum(history.column('train_seconds')):.2f} s "
             f"of training")

@@ -11,6 +11,7 @@ from pathlib import Path
 from .errors import UserError
 from .models import MODELS
 from .recipes import CLAIMED, DEFAULT_RECIPE, FAST_RECIPE, RECIPES, RECORD_SEEDS, STEPS
+from .step import COMPILE_SCOPE, COMPILE_SCOPES
 
 
 class Parser(argparse.ArgumentParser):
@@ -56,9 +57,10 @@ def build_parser() -> Parser:
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a run folder that stopped before its last epoch")
     train.add_argument("--no-graph", dest="graph", action="store_false", default=None,
                        help="on a GPU, run the eager training step instead of the captured CUDA graphs")
-    train.add_argument("--compile", action="store_true",
-                       help="on a GPU, torch.compile the forward side of the captured step (augmentation, model, "
-                            "loss) inside its graphs: faster epochs after a one-time compilation")
+    train.add_argument("--compile", nargs="?", const=COMPILE_SCOPE, choices=COMPILE_SCOPES, metavar="SCOPE",
+                       help="on a GPU, torch.compile part of the captured step inside its graphs: faster epochs "
+                            f"after a one-time compilation. SCOPE: {COMPILE_SCOPES[1]} (default: its whole forward "
+                            f"side, gather, augmentation, model and loss) or {COMPILE_SCOPES[0]} (the model alone)")
     train.add_argument("--threads", type=positive_int, metavar="N",
                        help="CPU threads for torch (default: torch's choice); 1 on a machine that is busy with "
                             "other work")
@@ -89,7 +91,7 @@ def build_parser() -> Parser:
     bench.add_argument("--data-dir", help="folder holding MNIST/raw")
     bench.add_argument("--compile", action="store_true",
                        help="on a GPU, also time the captured step torch.compile'd (the model alone, and the "
-                            "step's whole forward side), and use the latter for the full run and the time to --target")
+                            "step's whole forward side), and use the faster for a full run and the time to --target")
     bench.add_argument("--threads", type=positive_int, metavar="N",
                        help="CPU threads for torch (default: torch's choice)")
     bench.add_argument("--out", help="JSON record to write (default runs/bench-<device>-<time>.json)")
@@ -138,13 +140,13 @@ def cmd_train(args) -> None:
     if args.resume:
         out = Path(args.resume)
         run = lambda: resume(out, device=args.device, data_dir=args.data_dir, progress=args.progress,  # noqa: E731
-                             graph=args.graph, compiled=args.compile)
+                             graph=args.graph, compile_scope=args.compile)
     else:
         stamp = f"{'-quick' if quick else ''}-{datetime.now():%Y%m%d-%H%M%S}"
         out = Path(args.out or Path("runs") / f"{args.recipe}-seed{args.seed}{stamp}")
         run = lambda: train(args.recipe, seed=args.seed, epochs=args.epochs, quick=quick,  # noqa: E731
                             device=args.device, data_dir=args.data_dir, out=out, progress=args.progress,
-                            val_size=args.val_size, graph=args.graph, compiled=args.compile)
+                            val_size=args.val_size, graph=args.graph, compile_scope=args.compile)
     existed = out.exists()
     start = time.perf_counter()
     try:

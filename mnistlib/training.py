@@ -27,7 +27,7 @@ from .records import (
     save_run,
     set_rng_state,
 )
-from .step import COMPILE_SCOPE, augmentation, make_optimizer, make_step
+from .step import COMPILE_SCOPES, augmentation, make_optimizer, make_step
 
 MAX_SEED = 2**63 - 1
 
@@ -72,14 +72,14 @@ def fit(
     on_epoch=None,
     log=print,
     graph: bool | None = None,
-    compiled: bool = False,
+    compile_scope: str | None = None,
     optimizer_state: dict | None = None,
 ) -> History:
     """Train ``model`` on ``data`` (already on the device) with ``recipe`` for ``epochs`` epochs in all.
 
     A ``history`` that already holds epochs (a resumed run) continues after them, with the saved
-    ``optimizer_state``. ``graph`` (default: on a GPU) replays the step as CUDA graphs,
-    with its forward side ``torch.compile``d inside them if ``compiled`` (``step.COMPILE_SCOPE``). Seed the
+    ``optimizer_state``. ``graph`` (default: on a GPU) replays the step as CUDA graphs, with part of
+    it ``torch.compile``d inside them if a ``compile_scope`` is given (``step.COMPILE_SCOPES``). Seed the
     global RNG before calling (``train`` does): it drives shuffling, augmentation and dropout. One
     test pass per epoch, and one on the validation split if ``data.val`` holds one. Each epoch
     record holds ``seconds`` (training and testing) and ``train_seconds`` (training only);
@@ -90,7 +90,9 @@ def fit(
     graph = device.type == "cuda" if graph is None else graph
     if graph and device.type != "cuda":
         raise UserError("the captured training step needs a CUDA GPU; use the eager step on the CPU")
-    if compiled and not graph:
+    if compile_scope is not None and compile_scope not in COMPILE_SCOPES:
+        raise UserError(f"unknown compile scope {compile_scope!r}; choose one of {', '.join(COMPILE_SCOPES)}")
+    if compile_scope is not None and not graph:
         raise UserError("--compile compiles the captured CUDA-graph step: it needs a CUDA GPU and the graphed step")
     history = history or History(recipe.name, recipe.model, count_parameters(model), -1, device.type)
     optimizer = make_optimizer(model, recipe, graph)
@@ -101,12 +103,12 @@ def fit(
             group.update(own)
     steps_per_epoch = -(-len(data.train) // recipe.batch_size)
     step = make_step(model, optimizer, data.train, recipe, augmentation(recipe, data), epochs * steps_per_epoch,
-                     graph, COMPILE_SCOPE if compiled else None)
+                     graph, compile_scope)
     history.planned_epochs, history.finished = epochs, False
     history.val_size = len(data.val) if data.val is not None else 0
     history.train_size = len(data.train)
     history.device_name, history.torch = describe_device(device), str(torch.__version__)
-    history.graph, history.compiled, history.compile_scope = step.graph, compiled, step.compile_scope
+    history.graph, history.compiled, history.compile_scope = step.graph, compile_scope is not None, compile_scope
     history.capture_seconds = step.capture_seconds and round(step.capture_seconds, 3)
     for epoch in range(len(history.epochs) + 1, epochs + 1):
         start = time.perf_counter()
@@ -163,7 +165,7 @@ def train(
     log=print,
     val_size: int = 0,
     graph: bool | None = None,
-    compiled: bool = False,
+    compile_scope: str | None = None,
 ):
     """Train a recipe from scratch: returns (model, history) and, if ``out`` is given, writes the run.
 
@@ -192,7 +194,7 @@ def train(
     model = build_model(recipe.model).to(dev)
     history = History(recipe.name, recipe.model, count_parameters(model), seed, str(dev), quick)
     fit(model, data, recipe, epochs=epochs, history=history, progress=progress, log=log, graph=graph,
-        compiled=compiled, on_epoch=_saver(run_dir, data))
+        compile_scope=compile_scope, on_epoch=_saver(run_dir, data))
     return model, history
 
 
@@ -211,7 +213,7 @@ def resume(
     progress: bool = True,
     log=print,
     graph: bool | None = None,
-    compiled: bool = False,
+    compile_scope: str | None = None,
     data: MNIST | None = None,
 ):
     """Continue a run folder that stopped before its last epoch; returns (model, history).
@@ -238,5 +240,5 @@ def resume(
     set_rng_state(checkpoint["rng"], dev)
     log(f"resuming {run_dir} after epoch {len(history.epochs)} of {history.planned_epochs}")
     fit(model, data, recipe, epochs=history.planned_epochs, history=history, progress=progress, log=log, graph=graph,
-        compiled=compiled, optimizer_state=checkpoint["optimizer"], on_epoch=_saver(run_dir, data))
+        compile_scope=compile_scope, optimizer_state=checkpoint["optimizer"], on_epoch=_saver(run_dir, data))
     return model, history

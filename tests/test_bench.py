@@ -70,6 +70,22 @@ def test_fixed_budget_needs_nine_seeds_in_ten_at_their_last_epoch():
     assert not bench.fixed_budget(runs, 99.4, 0.5)["met"]
 
 
+def test_a_pipeline_that_fails_is_recorded_and_the_fastest_working_scope_is_used():
+    def fails():
+        raise RuntimeError("inductor: no kernel for this\nmore detail")
+
+    lines = []
+    model, step = (bench.COMPILED_PIPELINES[scope] for scope in ("model", "step"))
+    failed = bench.attempt(fails, step, lines.append)
+    assert failed == {"pipeline": step, "error": "RuntimeError: inductor: no kernel for this"}
+    assert lines == ["mnistlib graphed + compiled step failed, left out: RuntimeError: inductor: no kernel for this"]
+    rows = [{"pipeline": "mnistlib graphed (one CUDA graph per step)", "seconds_per_epoch": 0.2},
+            {"pipeline": model, "seconds_per_epoch": 0.3}]
+    assert bench.fastest_compile_scope(rows) == "model"
+    assert bench.fastest_compile_scope(rows + [{"pipeline": step, "seconds_per_epoch": 0.25}]) == "step"
+    assert bench.fastest_compile_scope(rows[:1]) is None
+
+
 def test_time_to_target_not_reached():
     reach = bench.time_to_target(history([98.0, 99.0]), 99.4)
     assert reach["reached_at_epoch"] is None and reach["train_seconds"] is None

@@ -81,6 +81,8 @@ def assert_user_error(result, *fragments):
         (("train", "--device", "tpu"), "invalid choice"),
         (("train", "--compile", "--no-graph", "--device", "cpu"), "--compile"),
         (("bench", "--compile", "--device", "cpu"), "--compile compiles the captured CUDA-graph step"),
+        (("train", "--compile", "everything"), "invalid choice: 'everything'"),
+        (("train", "--compile", "model", "--device", "cpu"), "needs a CUDA GPU"),
         (("train", "--bogus"), "unrecognized arguments"),
         (("summary", "--model", "resnet"), "invalid choice"),
         (("evaluate",), "--checkpoint"),
