@@ -23,7 +23,7 @@ from contextlib import contextmanager
 import torch
 
 from mnistlib import data as mnist_data
-from mnistlib.bench import time_pipeline
+from mnistlib.bench import attempt, time_pipeline
 from mnistlib.recipes import DEFAULT_RECIPE, get_recipe
 from mnistlib.step import augmentation, make_step
 
@@ -107,24 +107,37 @@ def main() -> int:
                                True, scope, channels_last)
             made.append(runner)
             return runner.epoch, {"capture_seconds": round(runner.capture_seconds, 3)}
-        with cudnn_benchmark(benchmark), torch._inductor.config.patch(inductor):
-            row = time_pipeline(name, make, recipe, device, args.epochs, 0, len(data.train), graph=True,
-                                progress=False)
-            print(f"{name}: {row['seconds_per_epoch']:.3f} s/epoch, capture {row['capture_seconds']:.1f} s", flush=True)
-            if args.profile:
-                row["profile"] = profile_epoch(made[0].epoch, 0, steps, device)
-                print("\n".join(row["profile"]), flush=True)
-        rows.append(row)
-    base = rows[0]["seconds_per_epoch"]
+
+        def run(name=name, make=make, made=made, benchmark=benchmark, inductor=inductor):
+            with cudnn_benchmark(benchmark), torch._inductor.config.patch(inductor):
+                row = time_pipeline(name, make, recipe, device, args.epochs, 0, len(data.train), graph=True,
+                                    progress=False)
+                print(f"{name}: {row['seconds_per_epoch']:.3f} s/epoch, capture {row['capture_seconds']:.1f} s",
+                      flush=True)
+                if args.profile:
+                    row["profile"] = profile_epoch(made[0].epoch, 0, steps, device)
+                    print("\n".join(row["profile"]), flush=True)
+            return row
+
+        rows.append(attempt(run, name))  # an option that fails is reported, and the next one runs
+        if args.out:  # after each option, so that a run cut short keeps what it measured
+            with open(args.out, "w") as f:
+                json.dump({"device": torch.cuda.get_device_name(), "torch": torch.__version__, "rows": rows}, f,
+                          indent=1)
+    timed = [row for row in rows if "error" not in row]
+    if not timed:
+        print("gpu_speed_options: every option failed", file=sys.stderr)
+        return 1
+    base = timed[0]["seconds_per_epoch"]
     print(f"\n{torch.cuda.get_device_name()}, torch {torch.__version__}, {recipe.name}, batch {recipe.batch_size}, "
           f"{args.epochs} epochs each")
-    print(f"| option | s/epoch | vs {rows[0]['pipeline']} | capture (once) |\n| --- | --- | --- | --- |")
+    print(f"| option | s/epoch | vs {timed[0]['pipeline']} | capture (once) |\n| --- | --- | --- | --- |")
     for row in rows:
-        print(f"| {row['pipeline']} | {row['seconds_per_epoch']:.3f} | {base / row['seconds_per_epoch']:.2f}x | "
-              f"{row['capture_seconds']:.1f} s |")
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump({"device": torch.cuda.get_device_name(), "torch": torch.__version__, "rows": rows}, f, indent=1)
+        if "error" in row:
+            print(f"| {row['pipeline']} | failed: {row['error']} | | |")
+        else:
+            print(f"| {row['pipeline']} | {row['seconds_per_epoch']:.3f} | {base / row['seconds_per_epoch']:.2f}x | "
+                  f"{row['capture_seconds']:.1f} s |")
     return 0
 
 

@@ -136,6 +136,23 @@ def test_gpu_check_tabulates_every_gpu_benchmark_record(record):
     assert rows[-1][2].startswith(f"{saved['time_to_target']['seeds_at_target']}/10 seeds")
 
 
+def test_gpu_check_goes_on_after_a_part_fails_and_prints_each_row_at_once(capsys):
+    def bench_fails():
+        raise RuntimeError("compile failed\nsecond line")
+
+    printed = []
+
+    def notebooks():
+        printed.append(capsys.readouterr().out)  # what was printed before this part started
+        return [("notebooks, full length, nbval", "100 s", "passed")]
+
+    rows, ok = _script("gpu_check").run_parts([("bench", bench_fails), ("notebooks", notebooks)])
+    assert rows == [("bench", "", "FAILED: RuntimeError: compile failed"),
+                    ("notebooks, full length, nbval", "100 s", "passed")] and not ok
+    assert printed == ["| bench |  | FAILED: RuntimeError: compile failed |\n"]
+    assert _script("gpu_check").run_parts([("notebooks", notebooks)])[1]
+
+
 def test_speed_options_profile_says_where_an_epoch_went(quick_data):
     """The profile that scripts/gpu_speed_options.py prints per option, here of the eager step on the
     CPU (operators instead of kernels): per-step figures that add up."""
