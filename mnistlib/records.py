@@ -53,9 +53,12 @@ class History:
     device_name: str = ""  # "cuda (<GPU>)" or "cpu (<N> threads)"
     torch: str = ""
     graph: bool = False  # trained with the captured CUDA-graph step
-    compiled: bool = False  # with torch.compile'd code inside the graphs
-    compile_scope: str | None = None  # what was compiled: "model" or "step" (its whole forward side)
+    compile_scope: str | None = None  # torch.compile'd inside the graphs: "model", or "step" (its whole forward side)
     capture_seconds: float | None = None  # one-time cost of capturing (and compiling) that step
+
+    @property
+    def compiled(self) -> bool:
+        return self.compile_scope is not None
 
     @property
     def final_accuracy(self) -> float:
@@ -77,11 +80,20 @@ class History:
         return asdict(self)
 
     @classmethod
+    def from_dict(cls, saved: dict) -> History:
+        """A history from ``to_dict``'s form, also as older runs wrote it: with a ``compiled`` flag and,
+        before the compile scopes, no scope (they compiled the model)."""
+        saved = dict(saved)
+        if saved.pop("compiled", False) and saved.get("compile_scope") is None:
+            saved["compile_scope"] = "model"
+        return cls(**saved)
+
+    @classmethod
     def load(cls, path: str | os.PathLike) -> History:
         path = Path(path)
         if path.is_dir():
             path = path / HISTORY_FILE
-        return cls(**json.loads(path.read_text()))
+        return cls.from_dict(json.loads(path.read_text()))
 
 
 def load_finished(path: str | os.PathLike) -> History:

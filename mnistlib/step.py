@@ -117,7 +117,6 @@ class EagerStep:
 
     graph = False
     capture_seconds = None
-    compile_scope = None
 
     def __init__(self, model, optimizer, split: Split, recipe: Recipe, augment, total_steps: int):
         self.model, self.optimizer, self.split, self.recipe = model, optimizer, split, recipe
@@ -169,9 +168,8 @@ class GraphedStep:
             raise ValueError(f"compile_scope must be None or one of {COMPILE_SCOPES}, got {compile_scope!r}")
         # Static shapes: one specialization per batch size, as the graphs are. A second model of the
         # same architecture (and augmentation settings) reuses the compiled code (no recompilation).
-        self.compile_scope = compile_scope
-        self.forward = torch.compile(model, dynamic=False) if self.compile_scope == "model" else model
-        self.batch_loss = (torch.compile(indexed_batch_loss, dynamic=False) if self.compile_scope == "step"
+        self.forward = torch.compile(model, dynamic=False) if compile_scope == "model" else model
+        self.batch_loss = (torch.compile(indexed_batch_loss, dynamic=False) if compile_scope == "step"
                            else indexed_batch_loss)
         device = split.labels.device
         self.lr = torch.tensor(recipe.lr_at(0, total_steps), device=device)

@@ -27,7 +27,7 @@ from .records import (
     save_run,
     set_rng_state,
 )
-from .step import COMPILE_SCOPES, augmentation, make_optimizer, make_step
+from .step import augmentation, make_optimizer, make_step
 
 MAX_SEED = 2**63 - 1
 
@@ -90,8 +90,6 @@ def fit(
     graph = device.type == "cuda" if graph is None else graph
     if graph and device.type != "cuda":
         raise UserError("the captured training step needs a CUDA GPU; use the eager step on the CPU")
-    if compile_scope is not None and compile_scope not in COMPILE_SCOPES:
-        raise UserError(f"unknown compile scope {compile_scope!r}; choose one of {', '.join(COMPILE_SCOPES)}")
     if compile_scope is not None and not graph:
         raise UserError("--compile compiles the captured CUDA-graph step: it needs a CUDA GPU and the graphed step")
     history = history or History(recipe.name, recipe.model, count_parameters(model), -1, device.type)
@@ -108,7 +106,7 @@ def fit(
     history.val_size = len(data.val) if data.val is not None else 0
     history.train_size = len(data.train)
     history.device_name, history.torch = describe_device(device), str(torch.__version__)
-    history.graph, history.compiled, history.compile_scope = step.graph, compile_scope is not None, compile_scope
+    history.graph, history.compile_scope = step.graph, compile_scope
     history.capture_seconds = step.capture_seconds and round(step.capture_seconds, 3)
     for epoch in range(len(history.epochs) + 1, epochs + 1):
         start = time.perf_counter()
@@ -226,7 +224,7 @@ def resume(
     checkpoint = read_checkpoint(run_dir, "cpu")
     if "history" not in checkpoint or "optimizer" not in checkpoint:
         raise UserError(f"{run_dir} was written by an older mnistlib and cannot be resumed")
-    history = History(**checkpoint["history"])
+    history = History.from_dict(checkpoint["history"])
     if history.finished:
         raise UserError(f"{run_dir} holds a finished run ({len(history.epochs)} of {history.planned_epochs} "
                         "epochs); nothing to resume")

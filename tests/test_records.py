@@ -8,31 +8,46 @@ import pytest
 
 from conftest import ROOT
 from mnistlib.recipes import CLAIMED, FAST_RECIPE, RECIPES, RECORD_SEEDS, TEN_FRESH_SEEDS
-from mnistlib.records import load_finished
+from mnistlib.records import History, load_finished
 from mnistlib.results import gpu_benches, gpu_finals, seed_runs, summarize
 
 RESULTS = ROOT / "results"
 GPU_FOLDERS = sorted(RESULTS.glob("cuda-*"))  # one per GPU model, e.g. cuda-h200
 
 
-def all_gpu_finals() -> dict[str, dict[str, dict[int, float]]]:
-    """``gpu_finals`` of every GPU folder, merged: a run label names one run set across all of them."""
-    merged: dict[str, dict[str, dict[int, float]]] = {}
-    for folder in GPU_FOLDERS:
-        for recipe, runs in gpu_finals(folder).items():
-            for label, by_seed in runs.items():
-                assert label not in merged.setdefault(recipe, {}), f"{folder.name}: run label {label!r} used twice"
-                merged[recipe][label] = by_seed
+def _merged(by_folder: list[tuple[str, dict]], what: str) -> dict:
+    """Dicts keyed by run label, one per GPU folder, merged: a label names one run set across all of them."""
+    merged = {}
+    for folder, by_label in by_folder:
+        for label, value in by_label.items():
+            assert label not in merged, f"{folder}: {what} label {label!r} used twice"
+            merged[label] = value
     return merged
+
+
+def all_gpu_finals() -> dict[str, dict[str, dict[int, float]]]:
+    """``gpu_finals`` of every GPU folder, merged per recipe."""
+    per_folder = [(folder.name, gpu_finals(folder)) for folder in GPU_FOLDERS]
+    recipes = sorted({recipe for _, finals in per_folder for recipe in finals})
+    return {recipe: _merged([(name, finals.get(recipe, {})) for name, finals in per_folder], "run")
+            for recipe in recipes}
 
 
 def all_gpu_benches() -> dict[str, dict]:
-    merged: dict[str, dict] = {}
-    for folder in GPU_FOLDERS:
-        for label, record in gpu_benches(folder).items():
-            assert label not in merged, f"{folder.name}: benchmark label {label!r} used twice"
-            merged[label] = record
-    return merged
+    return _merged([(folder.name, gpu_benches(folder)) for folder in GPU_FOLDERS], "benchmark")
+
+
+def test_a_history_says_what_was_compiled_and_reads_the_older_compiled_flag():
+    """Runs before the compile scopes wrote ``compiled: true`` and compiled the model; runs before that
+    wrote ``compiled: false``. A history now holds the scope only, and ``compiled`` follows from it."""
+    bench = json.loads((RESULTS / "cuda-h200" / "bench-nchw-compile.json").read_text())
+    older = bench["histories"][0]
+    assert older["compiled"] is True and "compile_scope" not in older
+    assert (History.from_dict(older).compile_scope, History.from_dict(older).compiled) == ("model", True)
+    plain = History.load(RESULTS / "step4_final-seed100.json")
+    assert (plain.compile_scope, plain.compiled) == (None, False)
+    saved = plain.to_dict()
+    assert "compiled" not in saved and History.from_dict(saved) == plain
 
 
 def readme_rows():
