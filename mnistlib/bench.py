@@ -27,10 +27,11 @@ from tqdm import tqdm
 
 from . import data as mnist_data
 from .data import FILES
+from .devices import describe_device
 from .errors import one_line
 from .models import build_model
 from .recipes import DEFAULT_RECIPE, FAST_RECIPE, Recipe, get_recipe
-from .records import History, describe_device
+from .records import History
 from .step import COMPILE_SCOPES, augmentation, make_optimizer, make_step, train_epoch
 from .training import evaluate, train
 
@@ -54,20 +55,21 @@ def _sync(device: torch.device) -> None:
 
 @contextmanager
 def torchvision_root(root: Path):
-    """A data root torchvision's MNIST can read: it sees only uncompressed files in ``MNIST/raw``.
+    """A data root torchvision's MNIST can read: it sees only uncompressed files named its way in
+    ``MNIST/raw``.
 
-    The root itself when it holds them; else a temporary copy with the ``.gz`` files unpacked, so
-    nothing is written into the user's data folder.
+    The root itself when it holds them; else a temporary copy of the files mnistlib found for ``root``
+    (any accepted folder and name, ``.gz`` unpacked), so nothing is written into the user's data folder.
     """
-    raw = root / "MNIST" / "raw"
-    if all((raw / name).is_file() for name in FILES):
+    raw = mnist_data.raw_folder(root, tuple(FILES))
+    found = {name: mnist_data.find_file(raw, name) for name in FILES}
+    if raw == root / "MNIST" / "raw" and all(path == raw / name for name, path in found.items()):
         yield root
         return
     with tempfile.TemporaryDirectory(prefix="mnistlib-bench-") as tmp:
         target = Path(tmp) / "MNIST" / "raw"
         target.mkdir(parents=True)
-        for name in FILES:
-            source = raw / name if (raw / name).is_file() else raw / f"{name}.gz"
+        for name, source in found.items():
             with gzip.open(source) if source.suffix == ".gz" else open(source, "rb") as src:
                 with open(target / name, "wb") as dst:
                     shutil.copyfileobj(src, dst)

@@ -1,9 +1,10 @@
 """MNIST on the training device: verified idx files in, one normalized tensor per split out.
 
-Files live in torchvision's layout, ``<root>/MNIST/raw/<name>`` or ``<name>.gz``. Every file is
-checked (size, MD5 of the uncompressed bytes, idx magic number and shape) before training starts.
-Batches are index slices of a tensor that already sits on the device, and augmentation runs
-batched on that device, so the training loop has no DataLoader and no per-image Python work.
+Files live in torchvision's layout, ``<root>/MNIST/raw/<name>``, each plain or ``.gz``, under
+either name MNIST files go by (``train-images-idx3-ubyte`` or ``train-images.idx3-ubyte``). Every
+file is checked (idx header, size, MD5 of the uncompressed bytes) before training starts. Batches
+are index slices of a tensor that already sits on the device, and augmentation runs batched on
+that device, so the training loop has no DataLoader and no per-image Python work.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import hashlib
 import math
 import os
 import struct
-import urllib.request
+import tempfile
+import urllib.error
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,112 +33,181 @@ ENV_VAR = "MNISTLIB_DATA"
 class IdxFile:
     md5: str  # of the uncompressed file, as published
     size: int
-    magic: int
+    magic: int  # 2051: unsigned bytes in 3 dimensions (images); 2049: in 1 dimension (labels)
     shape: tuple[int, ...]
 
 
+# The four files and their published facts (http://yann.lecun.com/exdb/mnist/; torchvision's MNIST).
 FILES = {
     "train-images-idx3-ubyte": IdxFile("6bbc9ace898e44ae57da46a324031adb", 47040016, 2051, (60000, 28, 28)),
     "train-labels-idx1-ubyte": IdxFile("a25bea736e30d166cdddb491f175f624", 60008, 2049, (60000,)),
     "t10k-images-idx3-ubyte": IdxFile("2646ac647ad5339dbf082846283269ea", 7840016, 2051, (10000, 28, 28)),
     "t10k-labels-idx1-ubyte": IdxFile("27ae3e4e09519cfbb04c329615203637", 10008, 2049, (10000,)),
 }
+TEST_FILES = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 # torchvision's list; the old yann.lecun.com mirror answers 403, so the S3 copy comes first.
 MIRRORS = ["https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"]
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
-    """The folder holding ``MNIST/raw``: the argument, else $MNISTLIB_DATA, else ~/.cache/mnistlib."""
+    """The data root: the argument, else $MNISTLIB_DATA, else ~/.cache/mnistlib (a path, not checked)."""
     if root is None:
         root = os.environ.get(ENV_VAR) or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mnistlib"
     return Path(root).expanduser()
 
 
-def _find(raw: Path, name: str) -> Path | None:
-    for candidate in (raw / name, raw / f"{name}.gz"):
-        if candidate.is_file():
-            return candidate
-    return None
+def file_names(name: str) -> list[str]:
+    """The names one MNIST file is found under: torchvision's (``t10k-images-idx3-ubyte``) and the other
+    common spelling (``t10k-images.idx3-ubyte``), each plain or gzip-compressed."""
+    other = name.replace("-idx", ".idx")
+    return [name, f"{name}.gz", other, f"{other}.gz"]
+
+
+def find_file(raw: Path, name: str) -> Path | None:
+    """The file ``name`` in the folder ``raw`` under any of its ``file_names``, or None."""
+    return next((raw / n for n in file_names(name) if (raw / n).is_file()), None)
+
+
+def raw_candidates(root: Path) -> list[Path]:
+    """Where the files of ``root`` may be: torchvision's ``root/MNIST/raw``, or a root that is itself
+    one level off (``.../MNIST``, whose files are in ``raw/``, or ``.../MNIST/raw`` itself)."""
+    return [root / "MNIST" / "raw", root / "raw", root]
+
+
+def download_folder(root: Path) -> Path:
+    """Where missing files of ``root`` are downloaded: its ``MNIST/raw``, or the folder of that layout that
+    ``root`` already is (so a root one level off never gets a second copy nested inside it)."""
+    if root.name == "raw" and root.parent.name == "MNIST":
+        return root
+    if root.name == "MNIST":
+        return root / "raw"
+    return root / "MNIST" / "raw"
+
+
+_announced: set[Path] = set()
+
+
+def raw_folder(root: Path, names: tuple[str, ...]) -> Path:
+    """The folder that holds the MNIST files of ``root``: the first of ``raw_candidates`` holding any of
+    ``names``, else ``download_folder(root)``. Says once (per process) when that is not ``root/MNIST/raw``."""
+    for folder in raw_candidates(root):
+        if any(find_file(folder, name) for name in names):
+            if folder != root / "MNIST" / "raw" and folder not in _announced:
+                _announced.add(folder)
+                print(f"MNIST files found in {folder}; using them")
+            return folder
+    return download_folder(root)
 
 
 def read_idx(path: Path, spec: IdxFile) -> torch.Tensor:
-    """Read one idx file (plain or .gz) after checking it against the published size and MD5."""
+    """Read one idx file (plain or .gz) as a uint8 tensor of ``spec.shape``, after checking, in this
+    order, its idx header (magic number and dimensions), its size and the MD5 of its bytes against the
+    published ones. Raises ``UserError`` (one line naming the file and what differs) at the first check
+    that fails."""
     try:
         data = path.read_bytes()
         if path.suffix == ".gz":
             data = gzip.decompress(data)
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise UserError(f"corrupt MNIST file {path}: cannot read it ({exc})") from None
+    header = 4 * (1 + len(spec.shape))
+    if len(data) < header:
+        raise UserError(f"corrupt MNIST file {path}: {len(data)} bytes, too short for an idx header")
+    magic, *dims = struct.unpack(f">{1 + len(spec.shape)}I", data[:header])
+    if magic != spec.magic or tuple(dims) != spec.shape:
+        raise UserError(f"corrupt MNIST file {path}: idx header {magic} {dims}, expected {spec.magic} "
+                        f"{list(spec.shape)} (another file under this name?)")
     if len(data) != spec.size:
         raise UserError(f"corrupt MNIST file {path}: {len(data)} bytes, expected {spec.size} (truncated?)")
     digest = hashlib.md5(data).hexdigest()
     if digest != spec.md5:
         raise UserError(f"corrupt MNIST file {path}: MD5 {digest}, expected {spec.md5}")
-    magic, *dims = struct.unpack(f">{1 + len(spec.shape)}I", data[: 4 * (1 + len(spec.shape))])
-    if magic != spec.magic or tuple(dims) != spec.shape:
-        raise UserError(
-            f"corrupt MNIST file {path}: idx header {magic} {dims}, expected {spec.magic} {list(spec.shape)}"
-        )
-    offset = 4 * (1 + len(spec.shape))
-    return torch.frombuffer(bytearray(data[offset:]), dtype=torch.uint8).reshape(spec.shape)
+    return torch.frombuffer(bytearray(data[header:]), dtype=torch.uint8).reshape(spec.shape)
 
 
-def check_payload(name: str, data: bytes) -> None:
-    """Raise ValueError unless ``data`` is the published file ``name`` (size and MD5)."""
-    spec = FILES[name]
-    if len(data) != spec.size or hashlib.md5(data).hexdigest() != spec.md5:
-        raise ValueError(f"{name}: the download is not the published file (size or MD5 differs)")
+def _why(error: Exception) -> str:
+    """A download failure in a few words: the HTTP status, or the network's reason."""
+    if isinstance(error, urllib.error.HTTPError):
+        return f"HTTP {error.code} {error.reason}"
+    if isinstance(error, urllib.error.URLError):
+        return str(getattr(error.reason, "strerror", None) or error.reason)
+    return str(error) or type(error).__name__
+
+
+class DownloadFailed(Exception):
+    """No mirror gave a file; the message says what each one answered."""
 
 
 def _download(raw: Path, names: list[str]) -> None:
-    """Fetch ``<name>.gz`` from the mirrors into ``raw``; each file appears whole or not at all."""
-    for name in names:
-        errors = []
-        for mirror in MIRRORS:
+    """Fetch ``<name>.gz`` of each of ``names`` from the first mirror that has it (torchvision's
+    ``download_url``) into ``raw``; each file appears there whole and verified, or not at all.
+
+    Raises ``UserError`` when ``raw`` cannot be written (checked before any download) or a downloaded
+    file cannot be stored there, and ``DownloadFailed`` when no mirror gave a file.
+    """
+    from torchvision.datasets.utils import download_url
+
+    try:
+        raw.mkdir(parents=True, exist_ok=True)
+        staging = tempfile.TemporaryDirectory(dir=raw, prefix=".download-")
+    except OSError as exc:
+        raise UserError(f"cannot write into {raw} ({exc.strerror or exc}), where the missing {', '.join(names)} "
+                        "would be downloaded: point --data-dir at a folder you can write, or copy the files there") \
+            from None
+    with staging as tmp:
+        for name in names:
+            answers = []
+            for mirror in MIRRORS:
+                fetched = Path(tmp) / f"{name}.gz"
+                fetched.unlink(missing_ok=True)  # download_url keeps a file that is already there
+                try:
+                    download_url(f"{mirror}{name}.gz", tmp, f"{name}.gz")
+                    read_idx(fetched, FILES[name])  # the published file, before it reaches the folder
+                    break
+                except (OSError, RuntimeError, UserError) as exc:  # HTTPError and URLError are OSErrors
+                    host = urllib.parse.urlsplit(mirror).netloc
+                    answers.append(f"{host}: {_why(exc) if isinstance(exc, OSError) else exc}")
+            else:
+                raise DownloadFailed(f"download failed: {'; '.join(answers)}")
             try:
-                with urllib.request.urlopen(f"{mirror}{name}.gz", timeout=30) as response:
-                    payload = response.read()
-                check_payload(name, gzip.decompress(payload))  # before anything reaches the folder
-            except Exception as exc:  # noqa: BLE001 - any failure means: try the next mirror
-                errors.append(f"{mirror}: {exc}")
-                continue
-            raw.mkdir(parents=True, exist_ok=True)
-            atomic_write(raw / f"{name}.gz", lambda f, payload=payload: f.write(payload))
-            break
-        else:
-            raise OSError("; ".join(errors))
-
-
-TEST_FILES = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+                atomic_write(raw / f"{name}.gz", lambda f, fetched=fetched: f.write(fetched.read_bytes()))
+            except OSError as exc:
+                raise UserError(f"downloaded {name}.gz but cannot write it into {raw} ({exc.strerror or exc}): "
+                                "point --data-dir at a folder you can write") from None
 
 
 def load_raw(root: str | os.PathLike | None = None, download: bool = True,
              names: tuple[str, ...] = tuple(FILES)) -> dict[str, torch.Tensor]:
-    """The verified MNIST arrays ``names`` (default all four) as uint8 CPU tensors, keyed by file name."""
-    raw = data_root(root) / "MNIST" / "raw"
-    missing = [name for name in names if _find(raw, name) is None]
-    if missing:
-        failure = "download disabled"
-        if download:
-            try:
-                _download(raw, missing)
-                failure = ""
-            except OSError:
-                failure = "download failed"
-        if failure:
-            partly = f"{', '.join(missing)} missing; " if len(missing) < len(names) else ""
-            raise UserError(_missing_message(root, raw, f"{partly}{failure}"))
-    return {name: read_idx(_find(raw, name), FILES[name]) for name in names}
+    """The verified MNIST arrays ``names`` (default all four) as uint8 CPU tensors keyed by file name:
+    images (N, 28, 28), labels (N,) with values 0-9.
 
-
-def _missing_message(root: str | os.PathLike | None, raw: Path, why: str) -> str:
-    """One line, the fix first: where to point, then where it looked."""
+    Looks in ``data_root(root)``'s ``raw_folder``; downloads what is missing there unless ``download`` is
+    false. Raises ``UserError`` (one line: the fix first) when files are missing and cannot be
+    downloaded, or when a file is corrupt.
+    """
     given = data_root(root)
-    if given.name == "raw" and given.parent.name == "MNIST":
-        return f"give the folder that holds MNIST/raw/, not MNIST/raw itself: {given.parent.parent}"
+    raw = raw_folder(given, names)
+    missing = [name for name in names if find_file(raw, name) is None]
+    if missing and not download:
+        raise UserError(_missing_message(root, raw, missing, "download disabled"))
+    if missing:
+        try:
+            _download(raw, missing)
+        except DownloadFailed as exc:
+            raise UserError(_missing_message(root, raw, missing, str(exc))) from None
+    return {name: read_idx(find_file(raw, name), FILES[name]) for name in names}
+
+
+def _missing_message(root: str | os.PathLike | None, raw: Path, missing: list[str], why: str) -> str:
+    """One line, the fix first: where to point, then where it looked, what it wanted, and why it has not."""
     where = "--data-dir" if root is not None else f"--data-dir (or ${ENV_VAR})"
-    return f"no MNIST data: point {where} at a folder holding MNIST/raw/ (looked in {raw}; {why})"
+    what = "no MNIST data" if len(missing) == len(FILES) else "MNIST data incomplete"
+    if raw.is_dir() and any(raw.iterdir()):  # something is there: say what was expected
+        looked = f"{raw} lacks {', '.join(missing)} (plain or .gz)"
+    else:
+        looked = f"nothing in {raw}"
+    return f"{what}: point {where} at a folder holding MNIST/raw/ ({looked}; {why})"
 
 
 @dataclass

@@ -1,5 +1,9 @@
+import functools
+import gzip
+import http.server
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -39,6 +43,56 @@ def copied_root(tmp_path, data_root) -> Path:
 def offline(monkeypatch):
     """Mirrors that cannot answer, so a missing file stays missing."""
     monkeypatch.setattr(mnist_data, "MIRRORS", ["http://127.0.0.1:9/"])
+
+
+class MirrorHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves a folder, or answers every request with ``status`` when one is set."""
+
+    status: int | None = None
+    requests: list[str]
+
+    def send_head(self):
+        self.requests.append(self.path)
+        if self.status is not None:
+            self.send_error(self.status)
+            return None
+        return super().send_head()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def serve(tmp_path):
+    """``serve(folder, status=None)``: the URL of a local HTTP mirror of ``folder`` (or of one that answers
+    every request with ``status``), standing in for the internet; shut down after the test. The paths
+    it was asked for are in ``serve.requests``."""
+    servers = []
+
+    def start(folder: Path, status: int | None = None) -> str:
+        handler = type("Handler", (MirrorHandler,), {"status": status, "requests": start.requests})
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(folder)))
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/"
+
+    start.requests = []
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def mirror_folder(tmp_path, data_root) -> Path:
+    """A folder holding the four ``<name>.gz`` files, as a mirror publishes them."""
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    for name in mnist_data.FILES:
+        source = mnist_data.find_file(data_root / "MNIST" / "raw", name)
+        payload = source.read_bytes()
+        (mirror / f"{name}.gz").write_bytes(payload if source.suffix == ".gz" else gzip.compress(payload))
+    return mirror
 
 
 def cli_env(**extra) -> dict:

@@ -1,4 +1,6 @@
+import errno
 import gzip
+import struct
 from pathlib import Path
 
 import pytest
@@ -72,15 +74,117 @@ def test_wrong_checksum_is_a_clear_error(copied_root):
         mnist_data.load_raw(copied_root, download=False)
 
 
+def test_a_wrong_idx_header_is_named_before_size_and_checksum(copied_root):
+    """A labels file where the images belong (same size): the header check catches it first."""
+    path = _file(copied_root, "t10k-labels-idx1-ubyte")
+    _rewrite(path, lambda b: struct.pack(">I", 2051) + b[4:])  # the magic number of an images file
+    with pytest.raises(UserError, match=r"corrupt MNIST file .*t10k-labels.*: idx header 2051 \[10000\], expected "
+                                        r"2049 \[10000\] \(another file under this name\?\)"):
+        mnist_data.load_raw(copied_root, download=False)
+
+
+def test_a_file_too_short_for_its_header_is_a_clear_error(copied_root):
+    _rewrite(_file(copied_root, "t10k-labels-idx1-ubyte"), lambda b: b[:3])
+    with pytest.raises(UserError, match="3 bytes, too short for an idx header"):
+        mnist_data.load_raw(copied_root, download=False)
+
+
 def test_missing_file_offline_names_folder_and_file(copied_root, offline):
     _file(copied_root, "t10k-images-idx3-ubyte").unlink()
     with pytest.raises(UserError) as error:
         mnist_data.load_raw(copied_root)
     message = str(error.value)
-    assert message.startswith("no MNIST data: point --data-dir at a folder holding MNIST/raw/")
-    assert str(copied_root / "MNIST" / "raw") in message
-    assert "t10k-images-idx3-ubyte missing" in message and "download failed" in message
+    assert message.startswith("MNIST data incomplete: point --data-dir at a folder holding MNIST/raw/")
+    assert f"({copied_root / 'MNIST' / 'raw'} lacks t10k-images-idx3-ubyte (plain or .gz)" in message
+    assert "; download failed: 127.0.0.1:9: Connection refused)" in message
     assert "\n" not in message
+
+
+def test_a_folder_without_the_files_it_wants_names_them(tmp_path, offline):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    (raw / "mnist_train.csv").write_text("a copy in another format")
+    with pytest.raises(UserError, match=f"no MNIST data: .* \\({raw} lacks train-images-idx3-ubyte, "
+                                        "train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte "
+                                        "\\(plain or .gz\\); download failed"):
+        mnist_data.load_raw(tmp_path)
+
+
+def test_every_mirror_refusing_shows_each_status(tmp_path, serve, monkeypatch):
+    mirrors = [serve(tmp_path, status=403), serve(tmp_path, status=404)]
+    monkeypatch.setattr(mnist_data, "MIRRORS", mirrors)
+    with pytest.raises(UserError) as error:
+        mnist_data.load_raw(tmp_path / "data")
+    first, second = (url.split("/")[2] for url in mirrors)
+    assert f"; download failed: {first}: HTTP 403 Forbidden; {second}: HTTP 404 Not Found)" in str(error.value)
+
+
+def test_a_folder_that_cannot_be_written_is_named_before_any_download(copied_root, mirror_folder, serve,
+                                                                       monkeypatch):
+    _file(copied_root, "t10k-images-idx3-ubyte").unlink()
+    monkeypatch.setattr(mnist_data, "MIRRORS", [serve(mirror_folder)])
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(mnist_data.tempfile, "TemporaryDirectory", read_only)
+    with pytest.raises(UserError) as error:
+        mnist_data.load_raw(copied_root)
+    assert str(error.value) == (f"cannot write into {copied_root / 'MNIST' / 'raw'} (Read-only file system), where "
+                                "the missing t10k-images-idx3-ubyte would be downloaded: point --data-dir at a folder "
+                                "you can write, or copy the files there")
+    assert not serve.requests
+
+
+def test_a_failed_write_after_a_good_download_is_a_write_error(copied_root, mirror_folder, serve, monkeypatch):
+    _file(copied_root, "t10k-labels-idx1-ubyte").unlink()
+    before = sorted(p.name for p in (copied_root / "MNIST" / "raw").iterdir())
+    monkeypatch.setattr(mnist_data, "MIRRORS", [serve(mirror_folder)])
+
+    def disk_full(path, write):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(mnist_data, "atomic_write", disk_full)
+    with pytest.raises(UserError, match=r"^downloaded t10k-labels-idx1-ubyte.gz but cannot write it into .* \(No space "
+                                        r"left on device\): point --data-dir at a folder you can write$"):
+        mnist_data.load_raw(copied_root)
+    assert sorted(p.name for p in (copied_root / "MNIST" / "raw").iterdir()) == before  # no leftovers
+
+
+@pytest.mark.parametrize("level", ["MNIST", "MNIST/raw"])
+def test_a_root_one_level_off_uses_the_files_there(copied_root, mirror_folder, serve, monkeypatch, capsys, level):
+    monkeypatch.setattr(mnist_data, "MIRRORS", [serve(mirror_folder)])
+    monkeypatch.setattr(mnist_data, "_announced", set())
+    before = sorted(p.relative_to(copied_root) for p in copied_root.rglob("*"))
+    labels = mnist_data.load_raw(copied_root / level, names=mnist_data.TEST_FILES)["t10k-labels-idx1-ubyte"]
+    assert labels[:3].tolist() == [7, 2, 1]
+    assert sorted(p.relative_to(copied_root) for p in copied_root.rglob("*")) == before  # nothing downloaded
+    assert capsys.readouterr().out == f"MNIST files found in {copied_root / 'MNIST' / 'raw'}; using them\n"
+    mnist_data.load_raw(copied_root / level, names=mnist_data.TEST_FILES)
+    assert capsys.readouterr().out == ""  # said once
+
+
+@pytest.mark.parametrize("level", ["MNIST", "MNIST/raw"])
+def test_an_empty_root_named_like_the_layout_downloads_into_that_layout(tmp_path, mirror_folder, serve, monkeypatch,
+                                                                       level):
+    monkeypatch.setattr(mnist_data, "MIRRORS", [serve(mirror_folder)])
+    root = tmp_path / "data"
+    (root / level).mkdir(parents=True)
+    mnist_data.load_raw(root / level, names=mnist_data.TEST_FILES)
+    assert sorted(str(p.relative_to(root)) for p in root.rglob("*.gz")) == [
+        f"MNIST/raw/{name}.gz" for name in mnist_data.TEST_FILES]
+
+
+@pytest.mark.parametrize("compressed", [True, False])
+def test_files_named_with_a_dot_before_idx_are_found(copied_root, offline, compressed):
+    raw = copied_root / "MNIST" / "raw"
+    for name in mnist_data.FILES:
+        path = _file(copied_root, name)
+        payload = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+        path.unlink()
+        dotted = raw / (name.replace("-idx", ".idx") + (".gz" if compressed else ""))
+        dotted.write_bytes(gzip.compress(payload) if compressed else payload)
+    assert mnist_data.load_raw(copied_root)["t10k-labels-idx1-ubyte"][:3].tolist() == [7, 2, 1]
 
 
 def test_missing_data_names_the_variable_when_no_folder_was_given(tmp_path, offline, monkeypatch):
@@ -97,16 +201,8 @@ def test_the_test_split_alone_reads_only_the_test_files(copied_root, offline):
     assert torch.equal(test.images, full.test.images) and torch.equal(test.labels, full.test.labels)
 
 
-def test_missing_files_are_downloaded_from_a_mirror(tmp_path, data_root, monkeypatch):
-    # A file:// mirror holding the .gz files stands in for the internet.
-    mirror = tmp_path / "mirror"
-    mirror.mkdir()
-    for name in mnist_data.FILES:
-        source = data_root / "MNIST" / "raw" / name
-        payload = source.read_bytes() if source.is_file() else None
-        gz = source.with_name(f"{name}.gz")
-        (mirror / f"{name}.gz").write_bytes(gz.read_bytes() if payload is None else gzip.compress(payload))
-    monkeypatch.setattr(mnist_data, "MIRRORS", ["http://127.0.0.1:9/", mirror.as_uri() + "/"])
+def test_missing_files_are_downloaded_from_a_mirror(tmp_path, mirror_folder, serve, monkeypatch):
+    monkeypatch.setattr(mnist_data, "MIRRORS", ["http://127.0.0.1:9/", serve(mirror_folder)])
     arrays = mnist_data.load_raw(tmp_path / "fresh")
     assert arrays["train-images-idx3-ubyte"].shape == (60000, 28, 28)
     assert sorted(p.name for p in (tmp_path / "fresh" / "MNIST" / "raw").iterdir()) == sorted(
