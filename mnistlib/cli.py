@@ -41,20 +41,23 @@ def build_parser() -> Parser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     train = commands.add_parser("train", help="train a recipe and write a run folder")
-    train.add_argument("--recipe", default=DEFAULT_RECIPE, choices=RECIPES, metavar="NAME",
+    train.add_argument("--recipe", choices=RECIPES, metavar="NAME",
                        help=f"one of: {', '.join(RECIPES)} (default {DEFAULT_RECIPE})")
     train.add_argument("--epochs", type=positive_int, help="override the recipe's epochs (1-1000)")
-    train.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default 0)")
+    train.add_argument("--seed", type=nonnegative_int, help="random seed (default 0)")
     train.add_argument("--data-dir", help="folder holding MNIST/raw (default: $MNISTLIB_DATA, else ~/.cache/mnistlib)")
     train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                        help="auto (default): the GPU if PyTorch sees one, else the CPU")
     train.add_argument("--out", help="run folder to create (default runs/<recipe>-seed<S>-<time>)")
     train.add_argument("--quick", action="store_true", default=None,
                        help="one epoch of the training set, a smoke run (also MNISTLIB_QUICK=1)")
-    train.add_argument("--val-size", type=nonnegative_int, default=0, metavar="N",
+    train.add_argument("--val-size", type=nonnegative_int, metavar="N",
                        help="hold out the last N training images and report validation accuracy per epoch "
                             "(default 0: train on all 60,000)")
-    train.add_argument("--resume", metavar="RUN_DIR", help="continue a run folder that stopped before its last epoch")
+    train.add_argument("--resume", metavar="RUN_DIR",
+                       help="continue a run folder that stopped before its last epoch, as it was planned (its "
+                            "recipe, seed, epochs and folder; not with --recipe, --seed, --epochs, --out, --quick "
+                            "or --val-size)")
     train.add_argument("--no-graph", dest="graph", action="store_false", default=None,
                        help="on a GPU, run the eager training step instead of the captured CUDA graphs")
     train.add_argument("--compile", nargs="?", const=COMPILE_SCOPE, choices=COMPILE_SCOPES, metavar="SCOPE",
@@ -131,32 +134,40 @@ def check_compile(args, device) -> None:
         raise UserError("--compile compiles the captured step; it cannot go with --no-graph")
 
 
-def cmd_train(args) -> None:
-    from .training import quick_mode, resolve_device, resume, train
+# What a run was planned with: fixed for a run that --resume continues.
+PLAN_FLAGS = {"recipe": "--recipe", "seed": "--seed", "epochs": "--epochs", "out": "--out", "quick": "--quick",
+              "val_size": "--val-size"}
 
-    quick = quick_mode(args.quick)
+
+def cmd_train(args) -> None:
+    from .devices import resolve_device
+    from .records import CHECKPOINT_FILE
+    from .training import quick_mode, resume, train
+
     if args.compile:
         check_compile(args, resolve_device(args.device))
     if args.resume:
+        given = [flag for name, flag in PLAN_FLAGS.items() if getattr(args, name) is not None]
+        if given:
+            raise UserError(f"--resume continues {args.resume} as it was planned; it cannot go with "
+                            f"{', '.join(given)} (start a new run for other settings)")
         out = Path(args.resume)
         run = lambda: resume(out, device=args.device, data_dir=args.data_dir, progress=args.progress,  # noqa: E731
                              graph=args.graph, compile_scope=args.compile)
     else:
+        quick = quick_mode(args.quick)
+        recipe, seed = args.recipe or DEFAULT_RECIPE, args.seed or 0
         stamp = f"{'-quick' if quick else ''}-{datetime.now():%Y%m%d-%H%M%S}"
-        out = Path(args.out or Path("runs") / f"{args.recipe}-seed{args.seed}{stamp}")
-        run = lambda: train(args.recipe, seed=args.seed, epochs=args.epochs, quick=quick,  # noqa: E731
-                            device=args.device, data_dir=args.data_dir, out=out, progress=args.progress,
-                            val_size=args.val_size, graph=args.graph, compile_scope=args.compile)
-    existed = out.exists()
+        out = Path(args.out or Path("runs") / f"{recipe}-seed{seed}{stamp}")
+        run = lambda: train(recipe, seed=seed, epochs=args.epochs, quick=quick, device=args.device,  # noqa: E731
+                            data_dir=args.data_dir, out=out, progress=args.progress, val_size=args.val_size or 0,
+                            graph=args.graph, compile_scope=args.compile)
     start = time.perf_counter()
     try:
         _, history = run()
     except KeyboardInterrupt:
-        if not existed and out.is_dir() and not any(out.iterdir()):
-            out.rmdir()
+        if not (out / CHECKPOINT_FILE).exists():
             raise Interrupted("before the first epoch ended; nothing was saved") from None
-        if not existed and not out.exists():
-            raise Interrupted("nothing was saved") from None
         raise Interrupted(f"{out} holds the last finished epoch; continue with: "
                           f"python -m mnistlib train --resume {out}") from None
     best = history.best_record
@@ -186,10 +197,10 @@ def cmd_summary(args) -> None:
 def cmd_evaluate(args) -> None:
     from . import data as mnist_data
     from .records import load_checkpoint
-    from .training import evaluate, resolve_device
+    from .training import evaluate
 
-    device = resolve_device(args.device)
-    model, checkpoint = load_checkpoint(args.checkpoint, device)
+    model, checkpoint = load_checkpoint(args.checkpoint, args.device)
+    device = next(model.parameters()).device
     test = mnist_data.load_test(device, checkpoint["mean"], checkpoint["std"], args.data_dir)
     loss, correct = evaluate(model, test)
     print(
@@ -202,8 +213,8 @@ def cmd_bench(args) -> None:
     import json
 
     from .bench import bench
+    from .devices import resolve_device
     from .files import atomic_write
-    from .training import resolve_device
 
     if not 1 <= args.epochs <= 100:
         raise UserError(f"--epochs must be between 1 and 100, got {args.epochs}")

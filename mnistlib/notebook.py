@@ -12,11 +12,12 @@ from . import data as mnist_data
 from . import results
 from .bench import seconds_per_image
 from .data import MNIST
+from .devices import describe_device, resolve_device
 from .errors import UserError
 from .recipes import RECIPES, get_recipe
-from .records import History, describe_device, save_history
+from .records import History, save_history
 from .results import TABLE_HEADER, summarize
-from .training import check_seed, quick_mode, resolve_device, train
+from .training import check_seed, quick_mode, train
 
 # Seen from notebooks/ in a clone of the repository: the committed seed records, the committed
 # histories of the stored full runs (refreshed only by `python -m mnistlib records --notebooks`),

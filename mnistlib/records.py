@@ -9,26 +9,24 @@ trusts ``model.pt`` and rewrites ``history.json``.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import filelock
 import torch
 
-from .errors import UserError
+from .devices import resolve_device
+from .errors import UserError, one_line
 from .files import atomic_write
-from .models import build_model
+from .models import MODELS, build_model
 
 HISTORY_FILE = "history.json"
 CHECKPOINT_FILE = "model.pt"
-
-
-def describe_device(device: torch.device) -> str:
-    """The device as runs, notebooks and the benchmark report it: the GPU's name, or the CPU threads."""
-    if device.type == "cuda":
-        return f"cuda ({torch.cuda.get_device_name(device)})"
-    return f"cpu ({torch.get_num_threads()} threads)"
+LOCK_FILE = ".mnistlib.lock"  # held by the run writing the folder (claim_run_dir)
 
 
 @dataclass
@@ -158,10 +156,44 @@ def check_run_dir(run_dir: Path) -> None:
     """Refuse a folder that holds a run or cannot be written, before any work is done."""
     if run_dir.exists() and not run_dir.is_dir():
         raise UserError(f"--out {run_dir} exists and is not a folder")
+    _refuse_a_run(run_dir)
+    check_writable(run_dir, "--out")
+
+
+def _refuse_a_run(run_dir: Path) -> None:
     taken = [name for name in (HISTORY_FILE, CHECKPOINT_FILE) if (run_dir / name).exists()]
     if taken:
         raise UserError(f"--out {run_dir} already holds a run ({', '.join(taken)}); choose another folder")
-    check_writable(run_dir, "--out")
+
+
+@contextmanager
+def claim_run_dir(run_dir: Path, resuming: bool = False):
+    """Hold ``run_dir`` for one run, from before any work until the run ends (a context manager).
+
+    The claim is an exclusive lock on ``run_dir/.mnistlib.lock`` (``filelock``: ``flock`` on POSIX), taken
+    without waiting: while one run holds it, a second run asking for the folder, from this process or
+    another, gets a ``UserError``. The operating system drops the lock when its process ends in any way,
+    killed included, so a claim left behind never blocks a later run. Once claimed, the folder must hold
+    no run (or, ``resuming``, the run to continue). On leaving, the lock file is removed, and so is the
+    folder if this claim created it and nothing was saved into it.
+    """
+    created = not run_dir.exists()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(run_dir / LOCK_FILE, timeout=0)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        raise UserError(f"run folder {run_dir} is being written by another run right now; choose another "
+                        "folder, or wait for that run to end") from None
+    try:
+        if not resuming:
+            _refuse_a_run(run_dir)  # a run may have finished here since the check before the claim
+        yield run_dir
+    finally:
+        (run_dir / LOCK_FILE).unlink(missing_ok=True)
+        lock.release()
+        if created and not any(run_dir.iterdir()):
+            run_dir.rmdir()
 
 
 def check_writable(path: Path, what: str) -> None:
@@ -179,29 +211,90 @@ def check_writable(path: Path, what: str) -> None:
         raise UserError(f"{what} {path}: cannot write in {existing} ({exc.strerror or exc})") from None
 
 
-def read_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> dict:
-    """The checkpoint dict of ``path`` (a model.pt, or a run folder holding one), or a one-line UserError."""
+# What every model.pt holds, with its type; ``read_checkpoint`` checks a checkpoint against this once.
+CHECKPOINT_FIELDS = {"recipe": str, "model": str, "params": int, "mean": float, "std": float, "epoch": int,
+                     "state_dict": dict}
+# What resuming a run needs besides.
+RESUME_FIELDS = {"optimizer": dict, "rng": dict, "history": dict}
+
+
+def _type_error(value, expected: type) -> str | None:
+    if expected is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    elif expected is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, expected)
+    return None if ok else f"{type(value).__name__} where a {expected.__name__} belongs"
+
+
+def check_checkpoint(checkpoint, path: Path, fields: dict) -> None:
+    """Raise a one-line ``UserError`` naming what in ``checkpoint`` (a loaded model.pt) is missing or wrong."""
+    if not isinstance(checkpoint, dict):
+        raise UserError(f"checkpoint {path} holds a {type(checkpoint).__name__}, not an mnistlib checkpoint: "
+                        "give the model.pt (or the folder) a run wrote")
+    if checkpoint and all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
+        raise UserError(f"checkpoint {path} is a bare state_dict (weights only): mnistlib needs the model.pt a run "
+                        f"writes, which also names its model and holds the input's mean and std")
+    missing = [name for name in fields if name not in checkpoint]
+    if missing:
+        raise UserError(f"checkpoint {path} lacks {', '.join(missing)}: not a complete mnistlib checkpoint (it holds "
+                        f"{', '.join(fields)})")
+    wrong = [f"{name} ({why})" for name, kind in fields.items() if (why := _type_error(checkpoint[name], kind))]
+    if not wrong and checkpoint["std"] <= 0:
+        wrong.append(f"std ({checkpoint['std']}, not above 0)")
+    if not wrong and checkpoint["model"] not in MODELS:
+        wrong.append(f"model ({checkpoint['model']!r}, not one of {', '.join(MODELS)})")
+    if wrong:
+        raise UserError(f"checkpoint {path} has wrong fields: {'; '.join(wrong)}")
+
+
+def read_checkpoint(path: str | os.PathLike, resuming: bool = False) -> dict:
+    """The checkpoint dict of ``path`` (a model.pt, or a run folder holding one), on the CPU, checked by
+    ``check_checkpoint`` (``resuming``: with what resuming needs too).
+
+    Raises ``UserError``, one line naming the file and what is wrong: not found, not readable by
+    ``torch.load`` (weights only), or missing or wrong fields.
+    """
     path = Path(path)
     if path.is_dir():
         path = path / CHECKPOINT_FILE
     if not path.is_file():
         raise UserError(f"checkpoint {path} not found")
     try:
-        checkpoint = torch.load(path, map_location=device, weights_only=True)
-        checkpoint["model"], checkpoint["state_dict"]  # noqa: B018 - the keys every checkpoint has
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to fix
-        raise UserError(f"checkpoint {path} is not a readable mnistlib checkpoint ({type(exc).__name__})") from None
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any file torch cannot read is the user's to fix
+        raise UserError(f"checkpoint {path} is not a readable mnistlib checkpoint: torch.load failed "
+                        f"({one_line(exc, 120)})") from None
+    check_checkpoint(checkpoint, path, {**CHECKPOINT_FIELDS, **(RESUME_FIELDS if resuming else {})})
     return checkpoint
 
 
-def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu"):
-    """The model saved by a run, and the checkpoint dict it came from."""
-    checkpoint = read_checkpoint(path, device)
+def model_from_checkpoint(checkpoint: dict, path: str | os.PathLike) -> torch.nn.Module:
+    """The checkpoint's model with its weights, on the CPU, in training mode (``checkpoint`` checked
+    by ``read_checkpoint``); a ``UserError`` naming the mismatched weights if they do not fit it."""
+    model = build_model(checkpoint["model"])
     try:
-        model = build_model(checkpoint["model"])
         model.load_state_dict(checkpoint["state_dict"])
-    except UserError:
-        raise
-    except Exception as exc:  # noqa: BLE001
-        raise UserError(f"checkpoint {path} does not fit its model ({type(exc).__name__})") from None
-    return model.to(device), checkpoint
+    except RuntimeError as exc:
+        detail = " ".join(str(exc).split("\n", 1)[-1].split())
+        raise UserError(f"checkpoint {path}: its weights do not fit its model {checkpoint['model']!r} "
+                        f"({detail[:240]})") from None
+    return model
+
+
+def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
+    """The model a run saved, ready for inference, and the checkpoint dict it came from.
+
+    ``path``: a run folder or its ``model.pt``. ``device``: "cpu" (default), "cuda" or "auto". The model
+    is returned on ``device`` in evaluation mode (batch norm uses its running statistics, dropout is
+    off), so one image at a time gets the same predictions as a batch. It expects (N, 1, 28, 28) float32
+    images normalized with ``checkpoint["mean"]`` and ``checkpoint["std"]`` and returns (N, 10) logits.
+
+    Raises ``UserError`` (one line): a device PyTorch cannot use here, a missing, unreadable or
+    incomplete checkpoint, or weights that do not fit the model it names.
+    """
+    dev = resolve_device(device)
+    checkpoint = read_checkpoint(path)
+    model = model_from_checkpoint(checkpoint, path)
+    return model.to(dev).eval(), checkpoint

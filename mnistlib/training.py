@@ -7,6 +7,7 @@ import dataclasses
 import os
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -16,13 +17,15 @@ from tqdm import tqdm
 from . import analysis
 from . import data as mnist_data
 from .data import MNIST, Split
+from .devices import describe_device, resolve_device
 from .errors import UserError
 from .models import build_model, count_parameters
 from .recipes import Recipe, get_recipe
 from .records import (
     History,
     check_run_dir,
-    describe_device,
+    claim_run_dir,
+    model_from_checkpoint,
     read_checkpoint,
     save_run,
     set_rng_state,
@@ -30,16 +33,6 @@ from .records import (
 from .step import augmentation, make_optimizer, make_step
 
 MAX_SEED = 2**63 - 1
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device not in ("cpu", "cuda"):
-        raise UserError(f"unknown device {device!r}; choose auto, cpu or cuda")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda asked for, but PyTorch sees no CUDA GPU here; use --device cpu or auto")
-    return torch.device(device)
 
 
 def quick_mode(quick: bool | None = None) -> bool:
@@ -184,22 +177,22 @@ def train(
     run_dir = Path(out) if out is not None else None
     if run_dir is not None:
         check_run_dir(run_dir)
-    if data is None:
-        data = mnist_data.load(dev, data_dir, train_size=recipe.quick_size if quick else None, val_size=val_size)
-    elif quick and len(data.train) > recipe.quick_size:
-        data = dataclasses.replace(data, train=data.train.head(recipe.quick_size))
-    torch.manual_seed(seed)
-    model = build_model(recipe.model).to(dev)
-    history = History(recipe.name, recipe.model, count_parameters(model), seed, str(dev), quick)
-    fit(model, data, recipe, epochs=epochs, history=history, progress=progress, log=log, graph=graph,
-        compile_scope=compile_scope, on_epoch=_saver(run_dir, data))
+    with claim_run_dir(run_dir) if run_dir is not None else nullcontext():
+        if data is None:
+            data = mnist_data.load(dev, data_dir, train_size=recipe.quick_size if quick else None, val_size=val_size)
+        elif quick and len(data.train) > recipe.quick_size:
+            data = dataclasses.replace(data, train=data.train.head(recipe.quick_size))
+        torch.manual_seed(seed)
+        model = build_model(recipe.model).to(dev)
+        history = History(recipe.name, recipe.model, count_parameters(model), seed, str(dev), quick)
+        fit(model, data, recipe, epochs=epochs, history=history, progress=progress, log=log, graph=graph,
+            compile_scope=compile_scope, on_epoch=_saver(run_dir, data))
     return model, history
 
 
 def _saver(run_dir: Path | None, data: MNIST):
     if run_dir is None:
         return None
-    run_dir.mkdir(parents=True, exist_ok=True)
     return lambda model, optimizer, history: save_run(run_dir, model, optimizer, history, data.mean, data.std)
 
 
@@ -221,22 +214,22 @@ def resume(
     """
     run_dir = Path(run_dir)
     dev = resolve_device(device)
-    checkpoint = read_checkpoint(run_dir, "cpu")
-    if "history" not in checkpoint or "optimizer" not in checkpoint:
-        raise UserError(f"{run_dir} was written by an older mnistlib and cannot be resumed")
-    history = History.from_dict(checkpoint["history"])
-    if history.finished:
-        raise UserError(f"{run_dir} holds a finished run ({len(history.epochs)} of {history.planned_epochs} "
-                        "epochs); nothing to resume")
-    recipe = get_recipe(history.recipe)
-    recipe = recipe.quick_variant() if history.quick else recipe
-    if data is None:
-        data = mnist_data.load(dev, data_dir, train_size=recipe.quick_size if history.quick else None,
-                               val_size=history.val_size)
-    model = build_model(history.model).to(dev)
-    model.load_state_dict(checkpoint["state_dict"])
-    set_rng_state(checkpoint["rng"], dev)
-    log(f"resuming {run_dir} after epoch {len(history.epochs)} of {history.planned_epochs}")
-    fit(model, data, recipe, epochs=history.planned_epochs, history=history, progress=progress, log=log, graph=graph,
-        compile_scope=compile_scope, optimizer_state=checkpoint["optimizer"], on_epoch=_saver(run_dir, data))
+    read_checkpoint(run_dir, resuming=True)  # refused before the claim if it is not a run to resume
+    with claim_run_dir(run_dir, resuming=True):
+        checkpoint = read_checkpoint(run_dir, resuming=True)  # as it is now that no other run can write it
+        history = History.from_dict(checkpoint["history"])
+        if history.finished:
+            raise UserError(f"{run_dir} holds a finished run ({len(history.epochs)} of {history.planned_epochs} "
+                            "epochs); nothing to resume")
+        recipe = get_recipe(history.recipe)
+        recipe = recipe.quick_variant() if history.quick else recipe
+        if data is None:
+            data = mnist_data.load(dev, data_dir, train_size=recipe.quick_size if history.quick else None,
+                                   val_size=history.val_size)
+        model = model_from_checkpoint(checkpoint, run_dir).to(dev)
+        set_rng_state(checkpoint["rng"], dev)
+        log(f"resuming {run_dir} after epoch {len(history.epochs)} of {history.planned_epochs}")
+        fit(model, data, recipe, epochs=history.planned_epochs, history=history, progress=progress, log=log,
+            graph=graph, compile_scope=compile_scope, optimizer_state=checkpoint["optimizer"],
+            on_epoch=_saver(run_dir, data))
     return model, history

@@ -13,8 +13,9 @@ import statistics
 from pathlib import Path
 
 from mnistlib import data as mnist_data
+from mnistlib.devices import resolve_device
 from mnistlib.recipes import get_recipe
-from mnistlib.training import resolve_device, train
+from mnistlib.training import train
 
 VAL_SIZE = 10_000
 
