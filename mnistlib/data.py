@@ -296,21 +296,30 @@ def load_test(device: str | torch.device, mean: float, std: float, root: str | o
     return Split(_normalize(images, mean, std).to(device), labels.long().to(device))
 
 
-def random_rotation(
-    images: torch.Tensor, max_degrees: float, background: float, max_shift: float = 0.0
-) -> torch.Tensor:
-    """Rotate each image by its own uniform random angle in [-max_degrees, max_degrees].
-
-    Optionally also shift it by up to ``max_shift`` pixels along each axis. One affine grid for the
-    whole batch; corners uncovered by the move get ``background``. Nearest-neighbour sampling, like
-    torchvision's RandomRotation default, so strokes stay as sharp as in the test images.
+def rotate_and_shift(images: torch.Tensor, angles: torch.Tensor, shifts: torch.Tensor,
+                     background: float) -> torch.Tensor:
+    """Rotate image i of ``images`` (N, C, H, W) by ``angles[i]`` radians about its centre and shift it by
+    ``shifts[:, i]`` (x, y) pixels, in one affine grid for the whole batch: a positive angle turns the
+    digit counter-clockwise as displayed (as ``torch.rot90``), a positive x (y) shift moves it left (up).
+    Corners uncovered by the move get ``background`` (normalized black). Nearest-neighbour sampling,
+    like torchvision's RandomRotation default, so strokes stay as sharp as in the test images.
     """
-    n, _, height, width = images.shape
-    angles = (torch.rand(n, device=images.device) * 2 - 1) * math.radians(max_degrees)
+    _, _, height, width = images.shape
     cos, sin = angles.cos(), angles.sin()
-    shifts = (torch.rand(2, n, device=images.device) * 2 - 1) * max_shift
     tx, ty = shifts[0] * 2 / width, shifts[1] * 2 / height  # pixels to affine_grid's [-1, 1] units
     theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     shifted = images - background  # so that grid_sample's zero padding means "black"
     return F.grid_sample(shifted, grid, mode="nearest", padding_mode="zeros", align_corners=False) + background
+
+
+def random_rotation(
+    images: torch.Tensor, max_degrees: float, background: float, max_shift: float = 0.0
+) -> torch.Tensor:
+    """``rotate_and_shift`` each image by its own uniform random angle in [-max_degrees, max_degrees]
+    and shift in [-max_shift, max_shift] pixels along each axis (drawn from torch's global generator
+    on the images' device)."""
+    n = len(images)
+    angles = (torch.rand(n, device=images.device) * 2 - 1) * math.radians(max_degrees)
+    shifts = (torch.rand(2, n, device=images.device) * 2 - 1) * max_shift
+    return rotate_and_shift(images, angles, shifts, background)

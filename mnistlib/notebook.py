@@ -14,7 +14,7 @@ from .bench import seconds_per_image
 from .data import MNIST
 from .devices import describe_device, resolve_device
 from .errors import UserError
-from .recipes import RECIPES, get_recipe
+from .recipes import RECIPES, RECORD_SEEDS, get_recipe
 from .records import History, save_history
 from .results import TABLE_HEADER, summarize
 from .training import check_seed, quick_mode, train
@@ -148,9 +148,14 @@ def check_target(history: History) -> None:
 
 
 def check_seed_records(seeds: dict) -> None:
-    """Every committed seed record of each recipe meets the recipe's full target, with no margin."""
+    """Every committed seed record (``RECORD_SEEDS``) of each recipe in ``seeds`` meets the recipe's full
+    target, with no margin. Fails, rather than passing on nothing, when ``seeds`` is empty or a recipe
+    lacks one of its record seeds."""
+    assert seeds, "no seed records to check"
     for name, found in seeds.items():
         target = get_recipe(name).target
+        assert sorted(found.finals) == list(RECORD_SEEDS), f"{name}: records of seeds {sorted(found.finals)}, " \
+                                                           f"expected {list(RECORD_SEEDS)}"
         assert min(found.finals.values()) >= target, found.row()
         print(f"{name}: all {len(found.finals)} seed records >= {target}%")
 

@@ -48,13 +48,43 @@ def test_history_summaries():
     assert h.final_accuracy == 99.4 and h.best_record["epoch"] == 2 and h.total_seconds == 3.0
 
 
-def test_plots_draw_without_a_screen(quick_data):
-    assert len(plots.plot_history(history([98.0, 99.0])).axes) == 2
-    assert len(plots.plot_comparison({"a": history([98.0]), "b": history([97.0, 99.0])}).axes) == 1
-    assert len(plots.plot_augmentation(quick_data, get_recipe("step3_augment"), count=4).axes) == 8
+def test_the_best_epoch_is_chosen_by_test_accuracy_alone():
+    """Each other column points at another epoch, so choosing by any of them gives another answer."""
+    h = History("step4_final", "final", 12_400, 0, "cpu")
+    rows = [  # epoch: train accuracy highest at 1, test accuracy at 2, validation at 3, test loss lowest at 4
+        (99.9, 98.0, 97.0, 0.060), (97.0, 99.6, 98.0, 0.050), (98.0, 99.5, 99.9, 0.040),
+        (98.5, 99.3, 98.5, 0.010), (98.6, 99.0, 98.6, 0.030)]
+    for epoch, (train, test, val, loss) in enumerate(rows, 1):
+        h.epochs.append({"epoch": epoch, "train_accuracy": train, "test_accuracy": test, "val_accuracy": val,
+                         "test_loss": loss, "seconds": 1.0})
+    assert h.best_record["epoch"] == 2 and h.final_accuracy == 99.0
+
+
+def test_plots_draw_what_they_are_given(quick_data):
+    h = history([98.0, 99.0, 99.3])
+    loss_ax, acc_ax = plots.plot_history(h).axes
+    assert [line.get_label() for line in acc_ax.lines] == ["train", "test"]
+    assert list(acc_ax.lines[1].get_ydata()) == [98.0, 99.0, 99.3]
+    assert list(loss_ax.lines[0].get_ydata()) == h.column("train_loss")
+    (ax,) = plots.plot_comparison({"a": history([98.0]), "b": history([97.0, 99.0])}).axes
+    assert [list(line.get_ydata()) for line in ax.lines[:2]] == [[98.0], [97.0, 99.0]]
+    assert [t.get_text() for t in ax.get_legend().get_texts()][:2] == ["a: 12,400 params, final 98.00%",
+                                                                       "b: 12,400 params, final 99.00%"]
+    fig = plots.plot_augmentation(quick_data, get_recipe("step3_augment"), count=4)
+    top = [ax.images[0].get_array() for ax in fig.axes[:4]]
+    bottom = [ax.images[0].get_array() for ax in fig.axes[4:]]
+    originals = (quick_data.train.images[:4, 0] * quick_data.std + quick_data.mean).numpy()
+    assert all(abs(a - o).max() < 1e-6 for a, o in zip(top, originals, strict=True))
+    assert all(abs(a - b).max() > 0.5 for a, b in zip(top, bottom, strict=True))  # every digit moved
     model = FixedLogits([1.0] + [0.0] * 9)
-    assert plots.plot_mistakes(model, quick_data.test, quick_data.mean, quick_data.std, count=8).axes
-    assert plots.plot_confusion(analysis.confusion_matrix(model, quick_data.test)).axes
+    mistakes = plots.plot_mistakes(model, quick_data.test, quick_data.mean, quick_data.std, count=8)
+    wrong = int((quick_data.test.labels != 0).sum())
+    assert mistakes._suptitle.get_text().startswith(f"{wrong} misclassified")
+    assert [ax.get_title() for ax in mistakes.axes[:8]] == [
+        f"0 / {label}" for label in quick_data.test.labels[quick_data.test.labels != 0][:8].tolist()]
+    confusion = plots.plot_confusion(analysis.confusion_matrix(model, quick_data.test))
+    shown = {t.get_text() for t in confusion.axes[0].texts}
+    assert shown == {str(int((quick_data.test.labels == d).sum())) for d in range(1, 10)}
 
 
 def test_accuracy_vs_params_names_each_compact_recipe_and_notes_the_rest():

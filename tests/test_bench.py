@@ -124,7 +124,14 @@ def _script(name: str):
     return module
 
 
-@pytest.mark.parametrize("record", sorted((ROOT / "results").glob("cuda-*/bench-*.json")), ids=lambda p: p.stem)
+GPU_BENCHES = sorted((ROOT / "results").glob("cuda-*/bench-*.json"))
+
+
+def test_there_are_gpu_benchmark_records_to_tabulate():
+    assert GPU_BENCHES
+
+
+@pytest.mark.parametrize("record", GPU_BENCHES, ids=lambda p: p.stem)
 def test_gpu_check_tabulates_every_gpu_benchmark_record(record):
     """gpu-check's table of a benchmark record (it runs only on a GPU, so its table is checked here,
     on the committed GPU records, before a GPU session depends on it)."""

@@ -68,9 +68,11 @@ def test_validation_split_is_held_out_and_reported(data_root, small_data, one_th
     assert torch.equal(data.val.images, full.train.images[50_000:])  # the last 10,000, the same for every seed
     assert torch.equal(data.train.labels, full.train.labels[:50_000])
     held = dataclasses.replace(small_data, val=mnist_data.Split(full.train.images[-500:], full.train.labels[-500:]))
-    _, history = training.train(dataclasses.replace(SMALL_RECIPE, epochs=1), data=held, device="cpu", progress=False,
-                                log=lambda line: None)
-    assert history.val_size == 500 and 0 < history.epochs[0]["val_accuracy"] <= 100
+    model, history = training.train(dataclasses.replace(SMALL_RECIPE, epochs=1), data=held, device="cpu",
+                                    progress=False, log=lambda line: None)
+    with torch.no_grad():  # the held-out images, counted here: right answers over 500, in percent
+        right = int((model.eval()(held.val.images).argmax(1) == held.val.labels).sum())
+    assert history.val_size == 500 and history.epochs[0]["val_accuracy"] == pytest.approx(right / 5, abs=1e-9)
     with pytest.raises(UserError, match="--val-size"):
         mnist_data.load("cpu", data_root, val_size=60_000)
 
@@ -144,13 +146,6 @@ def test_graph_step_batch_sizes_cover_the_epoch():
     assert step.batch_sizes(50_000, 64) == [64, 16]
     assert step.batch_sizes(6_400, 128) == [128]
     assert step.batch_sizes(100, 128) == [100]
-
-
-@pytest.mark.parametrize("name", ["step4_final", "beyond_8k"])
-def test_graph_step_schedule_is_the_eager_one(name):
-    recipe = RECIPES[name]
-    rates = step.lr_schedule(recipe, 1000)
-    assert rates == [recipe.lr_at(s, 1000) for s in range(1000)]
 
 
 def test_captured_step_needs_a_gpu(small_data):
@@ -266,15 +261,6 @@ def test_history_json_says_what_the_run_was(tmp_path, small_data, one_thread):
     assert (saved["planned_epochs"], saved["finished"], saved["device_name"]) == (1, True, "cpu (1 thread)")
     checkpoint = torch.load(tmp_path / "run" / "model.pt", weights_only=True)
     assert checkpoint["epoch"] == 1 and checkpoint["optimizer"]["state"]
-
-
-def test_notebook_runs_write_to_the_ignored_runs_folder_only():
-    from mnistlib import notebook
-
-    session = notebook.Session(quick=False, device=torch.device("cpu"), data=None)
-    assert session.histories.parts[0] == "runs" and "notebooks/runs/" in (ROOT / ".gitignore").read_text()
-    assert session.history_path("step2_slim") in (None, notebook.COMMITTED / "step2_slim.json",
-                                                  session.histories / "step2_slim.json")
 
 
 def test_refreshed_notebooks_keep_one_line_per_progress_bar():

@@ -8,6 +8,11 @@ from mnistlib import models, records, step, training
 from mnistlib.models import MODELS
 from mnistlib.recipes import QUICK_TRAIN_SIZE, RECIPES, get_recipe
 
+# Quick runs of step 4 (one epoch of 60,000 images, CPU, 2 threads) ended at 98.39-98.48% on seeds 0-4; with
+# the test split normalized by a swapped mean and std they ended at 97.70-97.73%. The bar sits 0.4 points
+# below the lowest good run, about three standard errors of one run's accuracy on 10,000 test images.
+QUICK_BAR = 98.0
+
 
 def quick_run(data, tmp_path=None, seed=0):
     out = tmp_path / "run" if tmp_path else None
@@ -18,7 +23,7 @@ def test_quick_run_learns(quick_data, tmp_path):
     model, history = quick_run(quick_data, tmp_path)
     assert len(quick_data.train) == QUICK_TRAIN_SIZE
     assert len(history.epochs) == 1 and history.quick
-    assert history.final_accuracy >= 95.0
+    assert history.final_accuracy >= QUICK_BAR
     saved = json.loads((tmp_path / "run" / "history.json").read_text())
     assert {"recipe", "model", "params", "seed", "device", "epochs"} <= saved.keys()
     assert saved["recipe"] == "step4_final" and saved["params"] == 12_400 and saved["device"] == "cpu"

@@ -1,0 +1,76 @@
+"""The checks the notebooks' last cells rely on, each tried at its bar and just below it."""
+
+import pytest
+import torch
+
+from conftest import ROOT
+from mnistlib import notebook
+from mnistlib.recipes import CLAIMED, RECIPES, RECORD_SEEDS, SINGLE_RUN_MARGIN
+from mnistlib.records import History, save_history
+from mnistlib.results import SeedSummary
+
+
+def one_run(recipe: str, final: float, quick: bool = False, params: int | None = None, epochs: int | None = None):
+    r = RECIPES[recipe]
+    count = epochs or (1 if quick else r.epochs)
+    return History(recipe, r.model, params or 1, 0, "cpu", quick, planned_epochs=count, finished=True,
+                   epochs=[{"epoch": e, "test_accuracy": final} for e in range(1, count + 1)])
+
+
+def test_the_single_run_bar_is_the_target_less_one_margin():
+    assert RECIPES["step4_final"].notebook_bar == 99.2 and RECIPES["beyond_8k"].notebook_bar == 99.3
+    assert SINGLE_RUN_MARGIN == 0.2
+
+
+@pytest.mark.parametrize("name", [n for n, r in RECIPES.items() if r.target])
+@pytest.mark.parametrize("quick", [False, True])
+def test_check_target_passes_at_the_bar_and_fails_just_below(name, quick):
+    recipe = RECIPES[name]
+    bar = recipe.quick_target if quick else round(recipe.target - recipe.margin, 2)
+    notebook.check_target(one_run(name, bar, quick))
+    with pytest.raises(AssertionError, match=f"final test accuracy {bar - 0.01:.2f}% < {bar}%"):
+        notebook.check_target(one_run(name, round(bar - 0.01, 2), quick))
+
+
+def test_check_target_fails_on_too_many_parameters_or_epochs():
+    limit = RECIPES["step4_final"].max_params
+    notebook.check_target(one_run("step4_final", 99.5, params=limit))
+    with pytest.raises(AssertionError, match="20,001 parameters > 20,000"):
+        notebook.check_target(one_run("step4_final", 99.5, params=limit + 1))
+    with pytest.raises(AssertionError):
+        notebook.check_target(one_run("step4_final", 99.5, epochs=21))
+
+
+def records(name: str, finals: list[float], seeds=RECORD_SEEDS) -> SeedSummary:
+    return SeedSummary(name, 1, RECIPES[name].epochs, dict(zip(seeds, finals, strict=True)))
+
+
+@pytest.mark.parametrize("name", CLAIMED)
+def test_check_seed_records_holds_every_seed_to_the_full_target(name):
+    target = RECIPES[name].target
+    notebook.check_seed_records({name: records(name, [target] * 5)})
+    with pytest.raises(AssertionError):
+        notebook.check_seed_records({name: records(name, [target] * 4 + [round(target - 0.01, 2)])})
+
+
+def test_check_seed_records_fails_with_nothing_to_check():
+    with pytest.raises(AssertionError, match="no seed records to check"):
+        notebook.check_seed_records({})
+    with pytest.raises(AssertionError, match=r"records of seeds \[100, 101\], expected \[100, 101, 102, 103, 104\]"):
+        notebook.check_seed_records({"step4_final": records("step4_final", [99.5, 99.5], seeds=(100, 101))})
+
+
+def test_a_session_reads_its_own_history_before_the_stored_one(tmp_path, monkeypatch):
+    """Full mode: this session's run of a step, else the stored full run; quick mode: its own run only."""
+    monkeypatch.chdir(tmp_path)
+    full = notebook.Session(quick=False, device=torch.device("cpu"), data=None)
+    quick = notebook.Session(quick=True, device=torch.device("cpu"), data=None)
+    assert full.history_path("step2_slim") is None and quick.history_path("step2_slim") is None
+    save_history(notebook.COMMITTED / "step2_slim.json", one_run("step2_slim", 99.0))
+    assert full.history_path("step2_slim") == notebook.COMMITTED / "step2_slim.json"
+    assert quick.history_path("step2_slim") is None
+    for session in (full, quick):
+        save_history(session.histories / "step2_slim.json", one_run("step2_slim", 98.0, session.quick))
+        assert session.history_path("step2_slim") == session.histories / "step2_slim.json"
+    assert full.histories != quick.histories and full.histories.parts[0] == "runs"
+    assert "notebooks/runs/" in (ROOT / ".gitignore").read_text()  # never committed
