@@ -1,4 +1,4 @@
-"""``python -m mnistlib``: train, recipes, summary, evaluate, bench, records, figures."""
+"""``python -m mnistlib``: train, recipes, summary, evaluate, predict, bench, records, figures."""
 
 from __future__ import annotations
 
@@ -80,6 +80,15 @@ def build_parser() -> Parser:
     evaluate.add_argument("--data-dir", help="folder holding MNIST/raw")
     evaluate.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                           help="auto (default): the GPU if PyTorch sees one, else the CPU")
+    predict = commands.add_parser("predict", help="classify your own images of handwritten digits")
+    predict.add_argument("images", nargs="+", metavar="IMAGE_OR_FOLDER",
+                         help="image files (PNG, JPEG, ...; any size, dark ink on light paper or the reverse), or "
+                              "folders of them")
+    predict.add_argument("--checkpoint", required=True, help="a run folder or its model.pt")
+    predict.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"], help="default cpu")
+    predict.add_argument("--json", action="store_true", help="print one JSON document instead of a line per image")
+    predict.add_argument("--show", metavar="FILE.png",
+                         help="also save a sheet of each image beside the 28x28 digit the model saw")
     bench = commands.add_parser("bench", help="time mnistlib's pipeline against the classic one, and time to 99.4%%")
     bench.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                        help="auto (default): the GPU if PyTorch sees one, else the CPU")
@@ -209,6 +218,51 @@ def cmd_evaluate(args) -> None:
     )
 
 
+def cmd_predict(args) -> None:
+    import json
+
+    import torch
+
+    from .files import atomic_write
+    from .predict import image_files, predict, preprocess_stages
+    from .records import check_writable, load_checkpoint
+
+    if args.show:
+        check_writable(Path(args.show), "--show")
+    model, checkpoint = load_checkpoint(args.checkpoint, args.device)
+    files = image_files(args.images)
+    if not files:
+        raise UserError(f"no files in {', '.join(args.images)}")
+    seen, skipped = {}, {}
+    for path in files:
+        try:
+            seen[path] = preprocess_stages(path)
+        except UserError as exc:
+            skipped[path] = str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}"
+            print(f"python -m mnistlib: skipped {skipped[path]}", file=sys.stderr)
+    digits = torch.stack([torch.from_numpy(stages.centred)[None] for stages in seen.values()]) if seen else None
+    probabilities = dict(zip(seen, predict(model, digits, checkpoint["mean"], checkpoint["std"]), strict=True)) \
+        if seen else {}
+    if args.json:
+        print(json.dumps([{"file": str(path), "error": skipped[path]} if path in skipped else
+                          {"file": str(path), "digit": int(probabilities[path].argmax()),
+                           "probabilities": [round(float(p), 4) for p in probabilities[path]]} for path in files],
+                         indent=1))
+    else:
+        for path, p in probabilities.items():
+            top = p.topk(3)
+            print(f"{path}: {int(top.indices[0])} (" + ", ".join(
+                f"{int(i)}: {float(v):.2f}" for v, i in zip(top.values, top.indices, strict=True)) + ")")
+    if args.show and seen:
+        from .plots import plot_predictions
+
+        fig = plot_predictions({str(path): (seen[path], probabilities[path]) for path in seen})
+        atomic_write(Path(args.show), lambda f: fig.savefig(f, format="png", dpi=80))
+        print(f"sheet saved in {args.show}", file=sys.stderr if args.json else sys.stdout)
+    if skipped:
+        raise UserError(f"{len(skipped)} of {len(files)} file{'s' if len(files) > 1 else ''} skipped (see above)")
+
+
 def cmd_bench(args) -> None:
     import json
 
@@ -299,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
     handler = {"train": cmd_train, "recipes": cmd_recipes, "summary": cmd_summary, "evaluate": cmd_evaluate,
-               "bench": cmd_bench, "records": cmd_records, "figures": cmd_figures}
+               "predict": cmd_predict, "bench": cmd_bench, "records": cmd_records, "figures": cmd_figures}
     try:
         handler[args.command](args)
     except UserError as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,6 +149,21 @@ def check_target(history: History) -> None:
     print(f"target met: final test accuracy {history.final_accuracy:.2f}% >= {bar}% ({mode})")
 
 
+# Notebook 6's claim, on its photo-like test digits: prepared as MNIST prepared its digits they are read at
+# least this well (a quick step-4 model read 98% or more of them, a full-length one 99% or more) ...
+OWN_DIGITS_BAR = 97.0
+# ... and squeezed to 28x28 as they are, below this (under 20% seen).
+NAIVE_CEILING = 50.0
+
+
+def check_own_digits(prepared: float, naive: float) -> None:
+    """Assert notebook 6's claim: ``prepared`` (percent right after ``predict.preprocess``) at least
+    ``OWN_DIGITS_BAR``, ``naive`` (percent right squeezed to 28x28) below ``NAIVE_CEILING``."""
+    assert prepared >= OWN_DIGITS_BAR, f"prepared as MNIST: {prepared:.1f}% < {OWN_DIGITS_BAR}%"
+    assert naive < NAIVE_CEILING, f"squeezed to 28x28: {naive:.1f}% >= {NAIVE_CEILING}%"
+    print(f"claim holds: {prepared:.1f}% >= {OWN_DIGITS_BAR}% prepared, {naive:.1f}% < {NAIVE_CEILING}% squeezed")
+
+
 def check_seed_records(seeds: dict) -> None:
     """Every committed seed record (``RECORD_SEEDS``) of each recipe in ``seeds`` meets the recipe's full
     target, with no margin. Fails, rather than passing on nothing, when ``seeds`` is empty or a recipe
@@ -174,3 +191,32 @@ def accuracy_points(session: Session, folder: str | os.PathLike = RESULTS) -> di
     the history this session's notebooks saved."""
     histories = {name: History.load(path) for name in RECIPES if (path := session.history_path(name)) is not None}
     return results.accuracy_points(histories, None if session.quick else folder)
+
+
+def source(obj) -> str:
+    """The source code of a library class or function, as ``show`` displays it."""
+    return inspect.getsource(obj)
+
+
+def model_change(before: str, after: str) -> str:
+    """What changes from model ``before`` to model ``after`` (names in ``models.MODELS``): a unified diff
+    of their layer listings (``print(model)``), every line kept for context."""
+    from .models import build_model
+
+    old, new = (str(build_model(name)).splitlines() for name in (before, after))
+    return "\n".join(difflib.unified_diff(old, new, before, after, lineterm="", n=max(len(old), len(new))))
+
+
+def show(obj) -> None:
+    """Display the source of a library class or function, highlighted: what a notebook shows is the code
+    that runs (a test compares the stored outputs with the library)."""
+    from IPython.display import Code, display
+
+    display(Code(source(obj), language="python"))
+
+
+def show_model_change(before: str, after: str) -> None:
+    """Display ``model_change(before, after)``, highlighted: the layers a step adds (+) and removes (-)."""
+    from IPython.display import Code, display
+
+    display(Code(model_change(before, after), language="diff"))

@@ -156,3 +156,65 @@ def plot_accuracy_vs_params(points: dict[str, tuple[int, list[float]]],
         fig.text(0.01, 0.01, f"off the chart: {note}", fontsize=8, color="dimgrey")
     fig.tight_layout(rect=(0, 0.04 if left_out else 0, 1, 1))
     return fig
+
+
+def plot_images(images: list, titles: list[str], columns: int = 8):
+    """A row (or rows) of images, each with its title: PIL images as they are, arrays and tensors
+    (H, W) in grey on a 0..1 scale."""
+    rows = max(1, -(-len(images) // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(1.4 * columns, 1.6 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, title in zip(axes.flat, images, titles, strict=False):
+        if hasattr(image, "convert"):
+            ax.imshow(image.convert("RGBA"))
+        else:
+            ax.imshow(image, cmap="gray", vmin=0, vmax=1)
+        ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_predictions(predictions: dict, columns: int = 4, most: int = 48):
+    """Each image beside the 28x28 digit the model saw, titled with the prediction and its probability.
+
+    ``predictions`` maps a name (a path, say) to (``predict.Stages``, probabilities (10,)); the first
+    ``most`` are drawn, ``columns`` pairs to a row.
+    """
+    shown = list(predictions.items())[:most]
+    rows = max(1, -(-len(shown) // columns))
+    fig, axes = plt.subplots(rows, 2 * columns, figsize=(2.2 * columns, 1.3 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for i, (name, (stages, probabilities)) in enumerate(shown):
+        photo, seen = axes[i // columns, 2 * (i % columns)], axes[i // columns, 2 * (i % columns) + 1]
+        photo.imshow(stages.image.convert("RGBA"))
+        photo.set_title(str(name).rsplit("/", 1)[-1][:18], fontsize=7)
+        seen.imshow(stages.centred, cmap="gray", vmin=0, vmax=1)
+        seen.set_title(f"{int(probabilities.argmax())} ({float(probabilities.max()):.0%})", fontsize=9)
+    if len(predictions) > len(shown):
+        fig.suptitle(f"the first {len(shown)} of {len(predictions)} images", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_stages(stages: list, predictions: list | None = None):
+    """One row per image: the image, its ink (inverted if the paper was light), cropped to the ink,
+    fitted into 20x20, and centred in 28x28 (``predict.preprocess_stages``), with the prediction above
+    the last when ``predictions`` (probabilities (10,) per image) are given."""
+    titles = ["image", "ink", "cropped", "20x20", "28x28, centred"]
+    fig, axes = plt.subplots(len(stages), 5, figsize=(9, 1.9 * len(stages)), squeeze=False)
+    for row, s in enumerate(stages):
+        pictures = [s.image.convert("RGBA"), s.ink, s.cropped, s.boxed, s.centred]
+        for col, (ax, picture) in enumerate(zip(axes[row], pictures, strict=True)):
+            ax.imshow(picture, cmap="gray", vmin=0, vmax=1) if col else ax.imshow(picture)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(titles[col], fontsize=9)
+        axes[row, 1].set_xlabel(s.ink_from, fontsize=8)
+        if predictions is not None:
+            p = predictions[row]
+            axes[row, 4].set_xlabel(f"model: {int(p.argmax())} ({float(p.max()):.0%})", fontsize=9)
+    fig.tight_layout()
+    return fig

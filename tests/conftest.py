@@ -3,6 +3,8 @@ import gzip
 import http.server
 import os
 import shutil
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -99,6 +101,30 @@ def cli_env(**extra) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT), **extra}
     env.pop("MNISTLIB_QUICK", None)
     return env
+
+
+def mnistlib(*args, timeout=None, **env):
+    """The command line in a subprocess; no time limit by default: a busy CI machine may be slow."""
+    return subprocess.run([sys.executable, "-m", "mnistlib", *map(str, args)], capture_output=True, text=True,
+                          cwd=ROOT, env=cli_env(**env), timeout=timeout)
+
+
+def assert_user_error(result, *fragments):
+    """A user's mistake: exit 2, one line on stderr holding each of ``fragments``, no traceback."""
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr
+
+
+@pytest.fixture(scope="session")
+def quick_run_dir(tmp_path_factory):
+    """A quick step-4 run made by the command line (one epoch of 60,000 images): its folder and output."""
+    out = tmp_path_factory.mktemp("cli") / "run"
+    result = mnistlib("train", "--quick", "--no-progress", "--out", out)
+    assert result.returncode == 0, result.stderr
+    return out, result.stdout
 
 
 @pytest.fixture

@@ -8,12 +8,11 @@ import re
 import pytest
 import torch
 
-from conftest import ROOT
+from conftest import ROOT, assert_user_error, mnistlib
 from mnistlib import bench
 from mnistlib import data as mnist_data
 from mnistlib.recipes import FAST_RECIPE
 from mnistlib.records import History
-from test_cli import assert_user_error, mnistlib
 
 
 def test_bench_smoke_run(tmp_path):

@@ -9,12 +9,11 @@ import sys
 import pytest
 import torch
 
-from conftest import ROOT, cli_env
+from conftest import ROOT, assert_user_error, cli_env, mnistlib
 from mnistlib import data as mnist_data
 from mnistlib import records, training
 from mnistlib.errors import UserError
 from mnistlib.recipes import get_recipe
-from test_cli import assert_user_error, mnistlib
 
 SMALL_RECIPE = dataclasses.replace(get_recipe("step4_final"), epochs=1)
 

@@ -1,27 +1,11 @@
 """The command line as a user meets it: real subprocesses, exit codes, one-line errors."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
 
-from conftest import ROOT, cli_env
-
-
-def mnistlib(*args, timeout=None, **env):
-    """The command line in a subprocess; no time limit by default: a busy CI machine may be slow."""
-    return subprocess.run([sys.executable, "-m", "mnistlib", *map(str, args)], capture_output=True, text=True,
-                          cwd=ROOT, env=cli_env(**env), timeout=timeout)
-
-
-@pytest.fixture(scope="module")
-def quick_run_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("cli") / "run"
-    result = mnistlib("train", "--quick", "--no-progress", "--out", out)
-    assert result.returncode == 0, result.stderr
-    return out, result.stdout
+from conftest import assert_user_error, mnistlib
 
 
 def test_train_quick_prints_epochs_and_a_final_line(quick_run_dir):
@@ -57,14 +41,6 @@ def test_summary_defaults_to_the_final_model_on_cpu():
     result = mnistlib("summary")
     assert result.returncode == 0, result.stderr
     assert "Total params: 12,400" in result.stdout and "40x40" in result.stdout
-
-
-def assert_user_error(result, *fragments):
-    assert result.returncode == 2, (result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-    for fragment in fragments:
-        assert fragment in result.stderr
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,8 @@ import os
 
 import pytest
 
+from conftest import mnistlib
 from mnistlib.recipes import RECIPES
-from test_cli import mnistlib
 
 pytestmark = pytest.mark.skipif(os.environ.get("MNISTLIB_FULL_TESTS") != "1",
                                 reason="full-length training; set MNISTLIB_FULL_TESTS=1 (CI does)")

@@ -74,3 +74,11 @@ def test_a_session_reads_its_own_history_before_the_stored_one(tmp_path, monkeyp
         assert session.history_path("step2_slim") == session.histories / "step2_slim.json"
     assert full.histories != quick.histories and full.histories.parts[0] == "runs"
     assert "notebooks/runs/" in (ROOT / ".gitignore").read_text()  # never committed
+
+
+def test_check_own_digits_at_its_bars():
+    notebook.check_own_digits(notebook.OWN_DIGITS_BAR, notebook.NAIVE_CEILING - 0.1)
+    with pytest.raises(AssertionError, match="prepared as MNIST: 96.9% < 97.0%"):
+        notebook.check_own_digits(96.9, 10.0)
+    with pytest.raises(AssertionError, match="squeezed to 28x28: 50.0% >= 50.0%"):
+        notebook.check_own_digits(99.0, 50.0)

@@ -18,8 +18,8 @@ def text(cell):
     return "".join(cell["source"])
 
 
-def test_the_four_steps_and_the_beyond_notebook_are_there():
-    assert [p.name[:3] for p in NOTEBOOKS] == ["01_", "02_", "03_", "04_", "05_"]
+def test_the_four_steps_the_beyond_and_the_own_digits_notebooks_are_there():
+    assert [p.name[:3] for p in NOTEBOOKS] == ["01_", "02_", "03_", "04_", "05_", "06_"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -12,12 +12,11 @@ import time
 import pytest
 import torch
 
-from conftest import ROOT, cli_env
+from conftest import ROOT, assert_user_error, cli_env, mnistlib
 from mnistlib import analysis, models, records, step, training
 from mnistlib import data as mnist_data
 from mnistlib.errors import UserError
 from mnistlib.recipes import RECIPES, get_recipe
-from test_cli import assert_user_error, mnistlib
 
 SMALL_RECIPE = dataclasses.replace(get_recipe("step4_final"), epochs=3)
 

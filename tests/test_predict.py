@@ -1,0 +1,166 @@
+"""Your own digits: MNIST's preprocessing on photo-like images, the predict command, and bad input."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import assert_user_error, mnistlib
+from mnistlib import data as mnist_data
+from mnistlib import photos, predict, records
+
+COUNT = 300  # test digits re-drawn as photos
+
+
+@pytest.fixture(scope="module")
+def test_digits(data_root):
+    raw = mnist_data.load_raw(data_root, names=mnist_data.TEST_FILES)
+    return raw["t10k-images-idx3-ubyte"][:COUNT], raw["t10k-labels-idx1-ubyte"][:COUNT].long()
+
+
+@pytest.fixture(scope="module")
+def photo_set(test_digits):
+    images, labels = test_digits
+    return photos.photos(images, seed=0), labels
+
+
+@pytest.fixture(scope="module")
+def quick_model(quick_run_dir):
+    return records.load_checkpoint(quick_run_dir[0])
+
+
+def accuracy(model, checkpoint, inputs, labels) -> float:
+    probabilities = predict.predict(model, torch.stack(inputs), checkpoint["mean"], checkpoint["std"])
+    return 100 * (probabilities.argmax(1) == labels).float().mean().item()
+
+
+def test_the_photo_set_looks_like_photos(photo_set):
+    images, _ = photo_set
+    modes = {image.mode for image in images}
+    assert modes == {"RGB", "RGBA"} and sum(image.format == "JPEG" for image in images) > COUNT / 2
+    sides = [max(image.size) for image in images]
+    assert min(sides) >= 5 * 28 * 1.2 - 1 and max(sides) <= 14 * 28 * 2 + 1
+    rgb = np.asarray(next(i for i in images if i.mode == "RGB"), dtype=np.float32)
+    assert np.median(rgb) > 128  # light paper
+
+
+def test_preprocessing_recovers_mnist_accuracy_where_naive_resizing_fails(quick_model, photo_set):
+    model, checkpoint = quick_model
+    images, labels = photo_set
+    prepared = accuracy(model, checkpoint, [predict.preprocess(image) for image in images], labels)
+    squeezed = accuracy(model, checkpoint, [predict.naive(image) for image in images], labels)
+    print(f"predict {prepared:.1f}%, naive resizing {squeezed:.1f}% on {COUNT} photo-like test digits")
+    assert prepared >= 97.0 and squeezed < 50.0
+
+
+def test_single_and_batched_predictions_agree(quick_model, photo_set):
+    model, checkpoint = quick_model
+    digits = torch.stack([predict.preprocess(image) for image in photo_set[0][:32]])
+    batched = predict.predict(model, digits, checkpoint["mean"], checkpoint["std"])
+    one_by_one = torch.cat([predict.predict(model, digit, checkpoint["mean"], checkpoint["std"]) for digit in digits])
+    torch.testing.assert_close(one_by_one, batched, rtol=1e-4, atol=1e-6)
+    assert batched.shape == (32, 10) and torch.allclose(batched.sum(1), torch.ones(32))
+
+
+def test_a_prepared_digit_is_shaped_like_mnists(photo_set):
+    digit = predict.preprocess(photo_set[0][0])
+    assert digit.shape == (1, 28, 28) and digit.dtype == torch.float32
+    assert digit.min() >= 0 and digit.max() <= 1 and digit.max() > 0.9
+    ink = digit[0] > 0
+    rows, cols = ink.any(1).nonzero().flatten(), ink.any(0).nonzero().flatten()
+    assert max(rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1) == 20  # fits the 20x20 box, touching it
+    index = torch.arange(28.0)
+    mass = digit[0].sum()
+    centre = ((digit[0].sum(1) * index).sum() / mass, (digit[0].sum(0) * index).sum() / mass)
+    assert all(abs(c - 14) <= 0.5 for c in centre)
+
+
+def test_an_mnist_digit_comes_back_as_itself(quick_model, test_digits):
+    """Preprocessing an image that already is an MNIST digit keeps what the model sees of it."""
+    model, checkpoint = quick_model
+    images, _ = test_digits
+    raw = predict.predict(model, images[:, None].float() / 255, checkpoint["mean"], checkpoint["std"]).argmax(1)
+    again = predict.predict(model, torch.stack([predict.preprocess(i.numpy()) for i in images]), checkpoint["mean"],
+                            checkpoint["std"]).argmax(1)
+    assert (raw == again).float().mean() >= 0.98
+
+
+def test_every_image_mode_gives_the_same_digit(test_digits):
+    digit = test_digits[0][0].numpy()
+    dark_on_light = Image.fromarray(255 - digit)
+    variants = {
+        "L": dark_on_light, "RGB": dark_on_light.convert("RGB"), "P": dark_on_light.convert("P"),
+        "light on dark": Image.fromarray(digit),
+        "RGBA, transparent": Image.fromarray(np.dstack([np.zeros((28, 28, 3), np.uint8), digit])),
+        "float array": digit.astype(np.float32) / 255, "tensor": torch.from_numpy(digit)[None].float() / 255,
+    }
+    reference = predict.preprocess(dark_on_light)
+    for name, variant in variants.items():
+        torch.testing.assert_close(predict.preprocess(variant), reference, atol=0.02, rtol=0, msg=name)
+
+
+def test_a_blank_image_is_refused(tmp_path):
+    for image in (Image.new("L", (50, 40), 255), Image.new("RGB", (50, 40), (200, 190, 180))):
+        with pytest.raises(predict.NoInk, match="no ink found"):
+            predict.preprocess(image)
+
+
+@pytest.fixture
+def folder(tmp_path, photo_set):
+    images, labels = photo_set
+    for i in range(3):
+        images[i].save(tmp_path / f"digit{i}-{int(labels[i])}.{'png' if images[i].mode == 'RGBA' else 'jpg'}")
+    return tmp_path
+
+
+def test_predict_prints_one_line_per_image_with_the_top_three(quick_run_dir, folder, photo_set):
+    result = mnistlib("predict", "--checkpoint", quick_run_dir[0], folder)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 3
+    for line, label in zip(lines, photo_set[1][:3].tolist(), strict=True):
+        path, answer = line.split(": ", 1)
+        assert path.endswith(f"-{label}.jpg") or path.endswith(f"-{label}.png")
+        assert answer.startswith(f"{label} (") and answer.count(": ") == 3
+
+
+def test_predict_json_and_sheet(quick_run_dir, folder, tmp_path):
+    sheet = tmp_path / "sheet.png"
+    result = mnistlib("predict", "--checkpoint", quick_run_dir[0] / "model.pt", folder, "--json", "--show", sheet)
+    assert result.returncode == 0, result.stderr
+    answers = json.loads(result.stdout)
+    assert len(answers) == 3 and all(abs(sum(a["probabilities"]) - 1) < 1e-3 for a in answers)
+    assert all(a["digit"] == int(a["file"].rsplit("-", 1)[1][0]) for a in answers)
+    assert sheet.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_bad_inputs_are_named_and_the_rest_classified(quick_run_dir, folder, tmp_path):
+    (folder / "notes.txt").write_text("not an image")
+    Image.new("RGB", (60, 60), "white").save(folder / "blank.png")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 cut short")
+    result = mnistlib("predict", "--checkpoint", quick_run_dir[0], folder, tmp_path / "missing.png")
+    assert result.returncode == 2
+    assert len(result.stdout.strip().splitlines()) == 3  # the three digits still classified
+    errors = result.stderr.strip().splitlines()
+    assert errors[1].startswith(f"python -m mnistlib: skipped {folder / 'broken.jpg'}: a damaged image (")
+    assert errors[:1] + errors[2:] == [
+        f"python -m mnistlib: skipped {folder / 'blank.png'}: no ink found: the image is one even tone (blank?)",
+        f"python -m mnistlib: skipped {folder / 'notes.txt'}: not an image (Pillow recognizes no image format in it)",
+        f"python -m mnistlib: skipped {tmp_path / 'missing.png'}: no such file",
+        "python -m mnistlib: error: 4 of 7 files skipped (see above)",
+    ]
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (("nothing-here.png",), "skipped nothing-here.png: no such file"),
+    (("--device", "tpu", "x.png"), "invalid choice"),
+])
+def test_predict_bad_arguments(quick_run_dir, args, fragment):
+    result = mnistlib("predict", "--checkpoint", quick_run_dir[0], *args)
+    assert result.returncode == 2 and fragment in result.stderr and "Traceback" not in result.stderr
+
+
+def test_predict_without_a_checkpoint(tmp_path):
+    assert_user_error(mnistlib("predict", "--checkpoint", tmp_path / "none", "x.png"), "not found")
