@@ -16,20 +16,19 @@ import gzip
 import math
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from . import data as mnist_data
 from .data import FILES
 from .devices import describe_device
 from .errors import one_line
 from .models import build_model
+from .progress import bar as progress_bar
 from .recipes import DEFAULT_RECIPE, FAST_RECIPE, Recipe, get_recipe
 from .records import History
 from .step import COMPILE_SCOPES, augmentation, make_optimizer, make_step, train_epoch
@@ -103,8 +102,7 @@ def time_pipeline(name: str, make_epoch, recipe: Recipe, device: torch.device, e
     run_epoch, setup = make_epoch(model, optimizer, epochs * steps_per_epoch)
     seconds, images = 0.0, 0
     for epoch in range(epochs):
-        bar = tqdm(total=steps_per_epoch, desc=f"{name.split(' (')[0]}, epoch {epoch + 1}/{epochs}",
-                   disable=not progress, file=sys.stdout, ncols=100, mininterval=1.0)
+        bar = progress_bar(steps_per_epoch, f"{name.split(' (')[0]}, epoch {epoch + 1}/{epochs}", progress)
         _sync(device)
         start = time.perf_counter()
         stats = run_epoch(epoch * steps_per_epoch, bar)

@@ -121,9 +121,7 @@ def build_parser() -> Parser:
                          help="instead: execute the notebooks (default all five; or names such as 05_beyond) at "
                               "full length in place and copy their histories to notebooks/histories/")
 
-    figures = commands.add_parser("figures", help="draw the README's charts from saved run histories")
-    figures.add_argument("--histories", default="notebooks/histories", help="folder of <recipe>.json histories")
-    figures.add_argument("--results", default="results", help="folder of <recipe>-seed<S>.json run records")
+    figures = commands.add_parser("figures", help="draw the README's charts from the reference runs")
     figures.add_argument("--out", default="docs", help="folder for the PNG files (default docs)")
     return parser
 
@@ -309,32 +307,17 @@ def cmd_figures(args) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    from . import plots
+    from . import plots, reference
     from .files import atomic_write
-    from .records import check_writable, load_finished
-    from .results import accuracy_points
+    from .records import check_writable
 
     out = Path(args.out)
     check_writable(out / "steps.png", "--out")
-    histories = {}
-    for name in RECIPES:
-        path = Path(args.histories) / f"{name}.json"
-        if path.is_file():
-            try:
-                histories[name] = load_finished(path)
-            except (ValueError, TypeError, KeyError) as exc:
-                raise UserError(f"{path} is not a mnistlib history ({exc})") from None
-    steps = {name: histories[name] for name in STEPS if name in histories}
-    if not steps:
-        raise UserError(f"no <recipe>.json histories of steps 1-4 in {Path(args.histories).resolve()}: figures draws "
-                        "from a clone's notebooks/histories/ and results/; run it in the repository's top folder "
-                        "or pass --histories and --results")
+    histories = {name: h for name in RECIPES if (h := reference.stored_history(name)) is not None}
     out.mkdir(parents=True, exist_ok=True)
-    points = accuracy_points(histories, args.results)
-    charts = {"steps.png": plots.plot_comparison(steps),
-              "accuracy_vs_params.png": plots.plot_accuracy_vs_params(points)}
-    if DEFAULT_RECIPE in histories:
-        charts["step4_curves.png"] = plots.plot_history(histories[DEFAULT_RECIPE])
+    charts = {"steps.png": plots.plot_comparison({name: histories[name] for name in STEPS}),
+              "accuracy_vs_params.png": plots.plot_accuracy_vs_params(reference.accuracy_points()),
+              "step4_curves.png": plots.plot_history(histories[DEFAULT_RECIPE])}
     for name, fig in charts.items():
         atomic_write(out / name, lambda f, fig=fig: fig.savefig(f, format="png", dpi=110))
         print(out / name)

@@ -274,16 +274,20 @@ def load(
     mean, std = pixels.mean().item(), pixels.std().item()
     if not 0 <= val_size < len(pixels):
         raise UserError(f"--val-size must be between 0 and {len(pixels) - 1}, got {val_size}")
-    train = pixels.sub_(mean).div_(std).unsqueeze(1).to(device)  # in place: the training set is 188 MB
+    train = pixels.sub_(mean).div_(std).unsqueeze(1)  # in place: the training set is 188 MB
     kept = len(train) - val_size
     n = min(train_size or kept, kept)
+    if n < len(train):  # copies of the parts in use, so that the rest of the 188 MB is freed
+        train, val = train[:n].clone(), train[kept:].clone()
+    else:
+        val = train[kept:]
     test = _normalize(raw["t10k-images-idx3-ubyte"], mean, std)
     return MNIST(
-        train=Split(train[:n], labels[:n].to(device)),
+        train=Split(train[:n].to(device), labels[:n].to(device)),
         test=Split(test.to(device), raw["t10k-labels-idx1-ubyte"].long().to(device)),
         mean=mean,
         std=std,
-        val=Split(train[kept:], labels[kept:].to(device)) if val_size else None,
+        val=Split(val.to(device), labels[kept:].to(device)) if val_size else None,
     )
 
 

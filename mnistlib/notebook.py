@@ -1,4 +1,5 @@
-"""What every notebook does around its one change: set up, train a step, report, check the target."""
+"""What every notebook does around its one change: set up, train a step, report, compare with the reference
+runs that ship with the package, show the library's code, and check the target."""
 
 from __future__ import annotations
 
@@ -11,21 +12,17 @@ from pathlib import Path
 import torch
 
 from . import data as mnist_data
-from . import results
+from . import reference
 from .bench import seconds_per_image
 from .data import MNIST
 from .devices import describe_device, resolve_device
 from .errors import UserError
-from .recipes import RECIPES, RECORD_SEEDS, get_recipe
+from .recipes import RECORD_SEEDS, get_recipe
 from .records import History, save_history
-from .results import TABLE_HEADER, summarize
+from .results import TABLE_HEADER
 from .training import check_seed, quick_mode, train
 
-# Seen from notebooks/ in a clone of the repository: the committed seed records, the committed
-# histories of the stored full runs (refreshed only by `python -m mnistlib records --notebooks`),
-# and the ignored folder where every notebook run writes its own.
-RESULTS = Path("..") / "results"
-COMMITTED = Path("histories")
+# Where every notebook run writes its histories, beside the notebook (ignored by git in a clone).
 RUNS = Path("runs")
 
 
@@ -41,15 +38,13 @@ class Session:
 
     @property
     def histories(self) -> Path:
-        """Where this session's runs save each step's history: never the committed ``histories/``."""
+        """Where this session's runs save each step's history (never the package's reference runs)."""
         return RUNS / ("quick" if self.quick else "full")
 
     def history_path(self, recipe: str) -> Path | None:
-        """This session's history of ``recipe``; in full mode, else the committed one of the stored run."""
-        for path in [self.histories / f"{recipe}.json"] + ([] if self.quick else [COMMITTED / f"{recipe}.json"]):
-            if path.is_file():
-                return path
-        return None
+        """This session's history of ``recipe`` (quick and full runs apart), or None if it has not run it."""
+        path = self.histories / f"{recipe}.json"
+        return path if path.is_file() else None
 
 
 def choose_mode(mode: str, device: torch.device) -> tuple[bool, str]:
@@ -68,16 +63,17 @@ def _about(seconds: float) -> str:
 
 
 def _estimates(recipes: list, data: MNIST) -> tuple[float, float]:
-    """Rough seconds of quick and of full mode for ``recipes`` on ``data`` (the whole training set);
-    a test pass costs about a third of training on as many images (forward only)."""
+    """Rough seconds of quick and of full mode for ``recipes`` on ``data`` (full mode: the whole training
+    set, 60,000 images); a test pass costs about a third of training on as many images (forward only)."""
     per_image = {}
     quick = full = 0.0
+    train_images = mnist_data.FILES["train-images-idx3-ubyte"].shape[0]
     for r in recipes:
         key = (r.model, r.batch_size, r.rotation, r.shift)
         per_image[key] = per_image.get(key) or seconds_per_image(r, data)
         test = len(data.test) / 3
-        quick += per_image[key] * (min(r.quick_size, len(data.train)) + test)
-        full += per_image[key] * r.epochs * (len(data.train) + test)
+        quick += per_image[key] * (r.quick_size + test)
+        full += per_image[key] * r.epochs * (train_images + test)
     return quick, full
 
 
@@ -88,8 +84,9 @@ def start(mode: str = "auto", seed: int = 0, device: str = "auto", recipes: tupl
     check_seed(seed)
     dev = resolve_device(device)
     quick, why = choose_mode(mode, dev)
-    data = mnist_data.load(dev, data_dir)
     found = [get_recipe(name) for name in recipes]
+    # Quick mode keeps only the share of the training set its recipes use (Binder has 1-2 GB of memory).
+    data = mnist_data.load(dev, data_dir, train_size=max(r.quick_size for r in found) if quick and found else None)
     sizes = " and ".join(f"{n:,}" for n in sorted({r.quick_size for r in found})) or "part of the"
     quick_part = f"one epoch of {sizes} training images"
     epochs = "/".join(sorted({str(r.epochs) for r in found}))
@@ -113,15 +110,16 @@ def run_step(session: Session, recipe: str, seed: int | None = None, **overrides
     return model, history
 
 
-def load_histories(session: Session, recipes: list[str]) -> dict[str, History]:
-    """The saved histories of earlier steps; a step whose notebook has not run yet is left out."""
+def with_reference_runs(session: Session, recipes: list[str]) -> dict[str, History]:
+    """label -> history: the stored full-length run of each of ``recipes`` (it ships with the package),
+    and beside it this session's own run of it, if it made one, labelled as such."""
     found = {}
     for name in recipes:
-        path = session.history_path(name)
-        if path is not None:
-            found[name] = History.load(path)
-        else:
-            print(f"no history for {name} yet: run its notebook first")
+        stored = reference.stored_history(name)
+        if stored is not None:
+            found[f"{name} (stored full run)"] = stored
+        if (path := session.history_path(name)) is not None:
+            found[f"{name} (this {'quick' if session.quick else 'full'} run)"] = History.load(path)
     return found
 
 
@@ -177,20 +175,17 @@ def check_seed_records(seeds: dict) -> None:
         print(f"{name}: all {len(found.finals)} seed records >= {target}%")
 
 
-def seed_table(recipes: list[str], folder: str | os.PathLike = RESULTS) -> dict:
-    """Print the committed per-seed results of ``recipes`` with mean and standard deviation."""
-    summaries = {name: summarize(name, folder) for name in recipes}
-    print(TABLE_HEADER)
-    for name, found in summaries.items():
-        print(found.row() if found else f"| `{name}` | no records in {folder} (a clone of the repository has them) |")
-    return {name: found for name, found in summaries.items() if found}
+def seed_table(recipes: list[str]) -> dict:
+    """Display the committed per-seed results of ``recipes`` (``reference.seed_summaries``) as a table,
+    with mean and standard deviation; returns recipe -> ``SeedSummary``."""
+    from IPython.display import Markdown, display
 
-
-def accuracy_points(session: Session, folder: str | os.PathLike = RESULTS) -> dict[str, tuple[int, list[float]]]:
-    """(parameters, final accuracies) of every recipe: its committed seed records (full mode), else
-    the history this session's notebooks saved."""
-    histories = {name: History.load(path) for name in RECIPES if (path := session.history_path(name)) is not None}
-    return results.accuracy_points(histories, None if session.quick else folder)
+    summaries = reference.seed_summaries()
+    missing = [name for name in recipes if name not in summaries]
+    if missing:
+        raise UserError(f"no seed records of {', '.join(missing)} in this mnistlib")
+    display(Markdown("\n".join([TABLE_HEADER] + [summaries[name].row() for name in recipes])))
+    return {name: summaries[name] for name in recipes}
 
 
 def source(obj) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 from matplotlib.ticker import MaxNLocator
 
@@ -40,36 +41,56 @@ def plot_history(history: History, title: str | None = None):
     return fig
 
 
-def plot_comparison(histories: dict[str, History], target: float | None = RECIPES[DEFAULT_RECIPE].target):
-    """Test accuracy per epoch of several runs, parameter counts in the legend."""
-    fig, ax = plt.subplots(figsize=(8, 4))
-    for label, history in histories.items():
-        marker = "o" if len(history.epochs) == 1 else "."
-        ax.plot(history.column("epoch"), history.column("test_accuracy"), marker=marker,
-                label=f"{label}: {history.params:,} params, final {history.final_accuracy:.2f}%")
-    if target is not None:
-        ax.axhline(target, color="grey", linestyle=":", label=f"target {target}%")
-    # Zoomed on the last percent or two, where the steps differ; a run far below is still in the legend.
+def plot_comparison(histories: dict[str, History], target: float | None = RECIPES[DEFAULT_RECIPE].target,
+                    zoom: float = 97.0):
+    """Test accuracy per epoch of several runs, parameter counts in the legend: every run on the left,
+    and, if any run ends above ``zoom`` percent, the same zoomed on ``zoom``-100% on the right, where
+    the compact networks differ. Raises ``ValueError`` when there is nothing to compare."""
+    if not histories:
+        raise ValueError("no runs to compare")
+    finals = [h.final_accuracy for h in histories.values()]
+    panels = 2 if max(finals) >= zoom and min(finals) < zoom else 1
+    fig, axes = plt.subplots(1, panels, figsize=(6 * panels + 2, 4), squeeze=False)
     lowest = min(min(h.column("test_accuracy")) for h in histories.values())
-    ax.set(xlabel="epoch", ylabel="test accuracy (%)", ylim=(max(lowest - 0.3, 97), 100))
-    whole_epochs(ax, max(len(h.epochs) for h in histories.values()))
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
+    every_run = (10 * (lowest // 10), 100)
+    if panels == 2:
+        limits = [every_run, (zoom, 100)]
+    else:
+        limits = [(max(lowest - 0.3, zoom), 100) if min(finals) >= zoom else every_run]
+    for ax, ylim in zip(axes[0], limits, strict=True):
+        for label, history in histories.items():
+            marker = "o" if len(history.epochs) == 1 else "."
+            ax.plot(history.column("epoch"), history.column("test_accuracy"), marker=marker,
+                    label=f"{label}: {history.params:,} params, final {history.final_accuracy:.2f}%")
+        if target is not None:
+            ax.axhline(target, color="grey", linestyle=":", label=f"target {target}%")
+        ax.set(xlabel="epoch", ylabel="test accuracy (%)", ylim=ylim)
+        whole_epochs(ax, max(len(h.epochs) for h in histories.values()))
+        ax.grid(alpha=0.3)
+    if panels == 2:
+        axes[0, 0].set_title("every run")
+        axes[0, 1].set_title(f"zoomed on {zoom:g}-100%")
+    axes[0, -1].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
     fig.tight_layout()
     return fig
 
 
 def plot_augmentation(data: MNIST, recipe: Recipe, count: int = 8, seed: int = 0):
-    """The first training digits (top) and the same digits as the recipe's augmentation moves them."""
+    """The first training digits (top) and each overlaid with itself as the recipe's augmentation moves
+    it (bottom): red where only the stored digit has ink, cyan where only the moved one does."""
     torch.manual_seed(seed)
     images = data.train.images[:count]
     moved = random_rotation(images, recipe.rotation, data.background, recipe.shift)
-    fig, axes = plt.subplots(2, count, figsize=(count * 1.1, 2.6))
-    for row, batch in enumerate((images, moved)):
-        for ax, image in zip(axes[row], batch, strict=True):
-            ax.imshow((image[0].cpu() * data.std + data.mean).numpy(), cmap="gray_r", vmin=0, vmax=1)
-            ax.axis("off")
-    fig.suptitle(f"training digits; below, rotated up to ±{recipe.rotation:g}° and shifted up to {recipe.shift:g} px")
+    fig, axes = plt.subplots(2, count, figsize=(count * 1.1, 2.8))
+    for ax, image, shifted in zip(axes.T, images, moved, strict=True):
+        stored, seen = ((x[0].cpu() * data.std + data.mean).clamp(0, 1).numpy() for x in (image, shifted))
+        ax[0].imshow(stored, cmap="gray_r", vmin=0, vmax=1)
+        ax[1].imshow(np.stack([stored, seen, seen], axis=-1))
+        for a in ax:
+            a.axis("off")
+    fig.suptitle(f"training digits; below, each as one batch sees it, rotated up to ±{recipe.rotation:g}° and "
+                 f"shifted up to {recipe.shift:g} px\n(red: only the stored digit, cyan: only the moved one, "
+                 "white: both)", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -96,10 +117,12 @@ def plot_confusion(matrix: torch.Tensor):
     off_diagonal = matrix.clone().fill_diagonal_(0)
     fig, ax = plt.subplots(figsize=(5, 4.5))
     image = ax.imshow(off_diagonal.numpy(), cmap="Reds")
+    dark = off_diagonal.max().item() / 2  # above this a cell is dark red: white numbers on it
     for true in range(10):
         for pred in range(10):
             if matrix[true, pred] and true != pred:
-                ax.text(pred, true, int(matrix[true, pred]), ha="center", va="center", fontsize=8)
+                ax.text(pred, true, int(matrix[true, pred]), ha="center", va="center", fontsize=8,
+                        color="white" if matrix[true, pred] > dark else "black")
     ax.set(xlabel="predicted", ylabel="true", xticks=range(10), yticks=range(10),
            title="confusions (diagonal omitted)")
     fig.colorbar(image, ax=ax, shrink=0.8)
@@ -116,12 +139,15 @@ def plot_accuracy_vs_params(points: dict[str, tuple[int, list[float]]],
     mean and the bar spans lowest to highest. Recipes of (about) the same size are spread a little
     sideways so that none hides another. The axes zoom on the compact recipes: a recipe with more
     than ``max_params`` parameters or below ``floor`` is named in a note under the chart instead.
+    Raises ``ValueError`` when no recipe would be drawn.
     """
     fig, ax = plt.subplots(figsize=(10.5, 4.5))
     shown, left_out = [], []
     for name, (params, finals) in points.items():
         mean = sum(finals) / len(finals)
         (shown if params <= max_params and mean >= floor else left_out).append((name, params, finals, mean))
+    if not shown:
+        raise ValueError(f"no recipe with at most {max_params:,} parameters and {floor}% or more to draw")
     shown.sort(key=lambda p: (p[1], p[3]))
     groups = []  # runs of recipes within 3% of each other in size
     for point in shown:

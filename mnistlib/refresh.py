@@ -1,21 +1,25 @@
-"""``python -m mnistlib records``: the one way the committed run records are remade.
+"""``python -m mnistlib records``: the one way the committed run records and the reference runs are remade.
 
-Nothing else writes into ``results/`` or ``notebooks/histories/``: training runs and notebook runs
-write into ignored ``runs/`` folders. This module re-runs what each record came from and copies the
-finished histories over: ``train --recipe R --seed S`` for ``results/R-seedS.json``, and the five
-notebooks at full length (executed in place, so their stored outputs are that run's) for
-``notebooks/histories/``. Run it from the repository's root.
+Nothing else writes into ``results/`` or the package's ``reference_data/``: training runs and notebook
+runs write into ignored ``runs/`` folders. This module re-runs what each record came from and copies
+the finished histories over: ``train --recipe R --seed S`` for ``results/R-seedS.json`` (then their
+summary, ``reference_data/seed_records.json``), and the notebooks at full length (executed in place
+with ``MODE = "full"``, so their stored outputs are that run's) for ``reference_data/histories/``.
+Run it from the repository's root.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from pathlib import Path
 
+from . import reference
 from .errors import UserError
 from .files import atomic_write
+from .recipes import CLAIMED
 from .records import CHECKPOINT_FILE, HISTORY_FILE, History, load_finished
 from .training import resume, train
 
@@ -25,14 +29,14 @@ NOTEBOOKS = Path("notebooks")
 
 
 def _check_repository() -> None:
-    if not (RESULTS.is_dir() and (NOTEBOOKS / "histories").is_dir()):
-        raise UserError(f"run this from the repository's root: no {RESULTS}/ and {NOTEBOOKS}/histories/ "
-                        f"in {Path.cwd()}")
+    if not (RESULTS.is_dir() and NOTEBOOKS.is_dir()):
+        raise UserError(f"run this from the repository's root: no {RESULTS}/ and {NOTEBOOKS}/ in {Path.cwd()}")
 
 
 def refresh_seed_records(recipes: list[str], seeds: list[int], device: str = "cpu", data_dir=None, log=print) -> None:
     """Train each recipe on each seed (a finished run in runs/records is reused, an unfinished one
-    resumed), then copy its history to results/<recipe>-seed<S>.json."""
+    resumed), copy its history to results/<recipe>-seed<S>.json, then summarize the records into the
+    package's seed_records.json."""
     _check_repository()
     for recipe in recipes:
         for seed in seeds:
@@ -50,6 +54,8 @@ def refresh_seed_records(recipes: list[str], seeds: list[int], device: str = "cp
             payload = (run_dir / HISTORY_FILE).read_bytes()
             atomic_write(target, lambda f, payload=payload: f.write(payload))
             log(f"{target}: final test accuracy {history.final_accuracy:.2f}%")
+    reference.write_seed_summaries(CLAIMED, RESULTS)
+    log(f"{reference.folder() / reference.SEED_RECORDS}: the summary of results/")
 
 
 def _merge_streams(outputs: list) -> list:
@@ -68,9 +74,17 @@ def _merge_streams(outputs: list) -> list:
     return merged
 
 
+PARAMETER = re.compile(r'^MODE = "\w+"', re.M)
+
+
 def refresh_notebooks(names: list[str] | None = None, log=print) -> None:
     """Execute the notebooks (all, or those named) at full length in place, then copy the histories
-    their runs wrote into notebooks/histories/."""
+    their runs wrote into the package's reference_data/histories/.
+
+    Each runs with ``MODE = "full"`` in its parameters cell (put back as it was before saving, so a
+    learner's copy still starts in "auto") and without MNISTLIB_QUICK, so the stored outputs say
+    ``mode: full (MODE = 'full')``.
+    """
     try:
         import nbclient
         import nbformat
@@ -86,13 +100,17 @@ def refresh_notebooks(names: list[str] | None = None, log=print) -> None:
         paths = [p for p in paths if p.stem in names]
     started = time.time()
     env = dict(os.environ)
-    os.environ["MNISTLIB_QUICK"] = "0"  # the kernel inherits it
+    os.environ.pop("MNISTLIB_QUICK", None)  # the kernel inherits the environment
     try:
         for path in paths:
             start = time.perf_counter()
             notebook = nbformat.read(path, as_version=4)
+            parameters = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
+            chosen = parameters.source
+            parameters.source = PARAMETER.sub('MODE = "full"', chosen)
             nbclient.NotebookClient(notebook, timeout=3600, kernel_name="python3",
                                     resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+            parameters.source = chosen
             for cell in notebook.cells:
                 if cell.cell_type == "code":
                     cell.outputs = _merge_streams(cell.outputs)
@@ -102,9 +120,10 @@ def refresh_notebooks(names: list[str] | None = None, log=print) -> None:
     finally:
         os.environ.clear()
         os.environ.update(env)
+    stored = reference.folder() / reference.HISTORIES
     for history in sorted((NOTEBOOKS / "runs" / "full").glob("*.json")):
         if history.stat().st_mtime < started:
             continue  # from an earlier run, not this one
         load_finished(history)
-        shutil.copyfile(history, NOTEBOOKS / "histories" / history.name)
-        log(f"{NOTEBOOKS / 'histories' / history.name}: copied from {history}")
+        shutil.copyfile(history, stored / history.name)
+        log(f"{stored / history.name}: copied from {history}")

@@ -56,20 +56,6 @@ def summarize(recipe: str, folder: str | os.PathLike = "results") -> SeedSummary
     return SeedSummary(recipe, runs[0].params, len(runs[0].epochs), {h.seed: h.final_accuracy for h in runs})
 
 
-def accuracy_points(histories: dict[str, History], folder: str | os.PathLike | None = "results"):
-    """recipe -> (parameters, final accuracies): its seed records in ``folder``, else its history."""
-    from .recipes import RECIPES
-
-    points = {}
-    for name in RECIPES:
-        found = summarize(name, folder) if folder is not None else None
-        if found:
-            points[name] = (found.params, list(found.finals.values()))
-        elif name in histories:
-            points[name] = (histories[name].params, [histories[name].final_accuracy])
-    return points
-
-
 TABLE_HEADER = ("| recipe | parameters | epochs | target (%) | final test accuracy per seed (%) | mean ± std (%) "
                 "| lowest (%) |\n| --- | --- | --- | --- | --- | --- | --- |")
 

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 import time
 from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from . import analysis
 from . import data as mnist_data
@@ -20,6 +18,7 @@ from .data import MNIST, Split
 from .devices import describe_device, resolve_device
 from .errors import UserError
 from .models import build_model, count_parameters
+from .progress import bar as progress_bar
 from .recipes import Recipe, get_recipe
 from .records import (
     History,
@@ -104,8 +103,7 @@ def fit(
     for epoch in range(len(history.epochs) + 1, epochs + 1):
         start = time.perf_counter()
         # Updated by hand, not wrapped around the loop, so the epoch's loss can go in before it closes.
-        bar = tqdm(total=steps_per_epoch, desc=f"Epoch {epoch}/{epochs}", disable=not progress,
-                   file=sys.stdout, ncols=100, mininterval=1.0)
+        bar = progress_bar(steps_per_epoch, f"Epoch {epoch}/{epochs}", progress)
         try:
             stats = step.epoch((epoch - 1) * steps_per_epoch, bar)
             train_loss = stats.loss_sum.item() / stats.images  # waits for the device

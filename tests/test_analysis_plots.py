@@ -1,3 +1,4 @@
+import pytest
 import torch
 from torch import nn
 
@@ -70,12 +71,18 @@ def test_plots_draw_what_they_are_given(quick_data):
     assert [list(line.get_ydata()) for line in ax.lines[:2]] == [[98.0], [97.0, 99.0]]
     assert [t.get_text() for t in ax.get_legend().get_texts()][:2] == ["a: 12,400 params, final 98.00%",
                                                                        "b: 12,400 params, final 99.00%"]
+    every, zoomed = plots.plot_comparison({"relu": history([20.99]), "b": history([97.0, 99.0])}).axes
+    assert every.get_ylim()[0] <= 20.99 and zoomed.get_ylim() == (97.0, 100.0)  # the starter run is on the chart
+    with pytest.raises(ValueError, match="no runs to compare"):
+        plots.plot_comparison({})
     fig = plots.plot_augmentation(quick_data, get_recipe("step3_augment"), count=4)
     top = [ax.images[0].get_array() for ax in fig.axes[:4]]
-    bottom = [ax.images[0].get_array() for ax in fig.axes[4:]]
-    originals = (quick_data.train.images[:4, 0] * quick_data.std + quick_data.mean).numpy()
+    overlay = [ax.images[0].get_array() for ax in fig.axes[4:]]  # red: the stored digit, cyan: the moved one
+    originals = (quick_data.train.images[:4, 0] * quick_data.std + quick_data.mean).clamp(0, 1).numpy()
     assert all(abs(a - o).max() < 1e-6 for a, o in zip(top, originals, strict=True))
-    assert all(abs(a - b).max() > 0.5 for a, b in zip(top, bottom, strict=True))  # every digit moved
+    assert all(abs(o[..., 0] - a).max() < 1e-6 for o, a in zip(overlay, top, strict=True))
+    assert all(abs(o[..., 1] - a).max() > 0.5 and (o[..., 1] == o[..., 2]).all() for o, a in zip(overlay, top,
+                                                                                                   strict=True))
     model = FixedLogits([1.0] + [0.0] * 9)
     mistakes = plots.plot_mistakes(model, quick_data.test, quick_data.mean, quick_data.std, count=8)
     wrong = int((quick_data.test.labels != 0).sum())

@@ -119,19 +119,10 @@ def test_unreadable_checkpoint(tmp_path):
     assert_user_error(mnistlib("evaluate", "--checkpoint", tmp_path / "bad.pt"), "not a readable mnistlib checkpoint")
 
 
-def test_figures_draws_charts_from_histories(quick_run_dir, tmp_path):
-    out, _ = quick_run_dir
-    histories = tmp_path / "histories"
-    histories.mkdir()
-    (histories / "step4_final.json").write_bytes((out / "history.json").read_bytes())
-    result = mnistlib("figures", "--histories", histories, "--results", tmp_path / "none", "--out", tmp_path / "docs")
+def test_figures_draws_the_charts_from_the_reference_runs(tmp_path):
+    result = mnistlib("figures", "--out", tmp_path / "docs")
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (tmp_path / "docs").iterdir()) == [
         "accuracy_vs_params.png", "step4_curves.png", "steps.png"]
     assert (tmp_path / "docs" / "steps.png").read_bytes()[:4] == b"\x89PNG"
-
-
-def test_figures_without_histories(tmp_path):
-    result = mnistlib("figures", "--histories", tmp_path, "--out", tmp_path / "docs")
-    assert_user_error(result, "no <recipe>.json", str(tmp_path.resolve()), "notebooks/histories/ and results/")
-    assert not (tmp_path / "docs").exists()
+    assert "| `step4_final` | 12,400 | 20 |" in result.stdout

@@ -60,18 +60,23 @@ def test_check_seed_records_fails_with_nothing_to_check():
         notebook.check_seed_records({"step4_final": records("step4_final", [99.5, 99.5], seeds=(100, 101))})
 
 
-def test_a_session_reads_its_own_history_before_the_stored_one(tmp_path, monkeypatch):
-    """Full mode: this session's run of a step, else the stored full run; quick mode: its own run only."""
+def test_a_session_compares_its_own_runs_with_the_stored_ones(tmp_path, monkeypatch):
+    """Every step's stored full run ships with the package; this session's own run is drawn beside it,
+    labelled as its own, quick and full runs kept apart."""
     monkeypatch.chdir(tmp_path)
     full = notebook.Session(quick=False, device=torch.device("cpu"), data=None)
     quick = notebook.Session(quick=True, device=torch.device("cpu"), data=None)
-    assert full.history_path("step2_slim") is None and quick.history_path("step2_slim") is None
-    save_history(notebook.COMMITTED / "step2_slim.json", one_run("step2_slim", 99.0))
-    assert full.history_path("step2_slim") == notebook.COMMITTED / "step2_slim.json"
-    assert quick.history_path("step2_slim") is None
-    for session in (full, quick):
-        save_history(session.histories / "step2_slim.json", one_run("step2_slim", 98.0, session.quick))
-        assert session.history_path("step2_slim") == session.histories / "step2_slim.json"
+    steps = ["step2_slim", "step4_final"]
+    assert list(quick.history_path(name) for name in steps) == [None, None]
+    assert list(notebook.with_reference_runs(quick, steps)) == ["step2_slim (stored full run)",
+                                                                "step4_final (stored full run)"]
+    save_history(quick.histories / "step4_final.json", one_run("step4_final", 98.0, quick=True))
+    runs = notebook.with_reference_runs(quick, steps)
+    assert list(runs) == ["step2_slim (stored full run)", "step4_final (stored full run)",
+                          "step4_final (this quick run)"]
+    assert runs["step4_final (this quick run)"].final_accuracy == 98.0
+    assert not runs["step4_final (stored full run)"].quick
+    assert "step4_final (this full run)" not in notebook.with_reference_runs(full, steps)
     assert full.histories != quick.histories and full.histories.parts[0] == "runs"
     assert "notebooks/runs/" in (ROOT / ".gitignore").read_text()  # never committed
 

@@ -7,6 +7,7 @@ import statistics
 import pytest
 
 from conftest import ROOT
+from mnistlib import reference
 from mnistlib.recipes import CLAIMED, FAST_RECIPE, RECIPES, RECORD_SEEDS, TEN_FRESH_SEEDS
 from mnistlib.records import History, load_finished
 from mnistlib.results import gpu_benches, gpu_finals, seed_runs, summarize
@@ -131,7 +132,7 @@ def test_readme_notebook_results_match_the_notebook_histories():
     assert [r[0] for r in rows] == ["step1_relu_output", "step1_base", "step2_slim", "step3_augment", "step4_final",
                                     "beyond_8k", "beyond_5k"]
     for recipe, params, epochs, final, best, best_epoch, device, seconds in rows:
-        history = json.loads((ROOT / "notebooks" / "histories" / f"{recipe}.json").read_text())
+        history = json.loads((reference.folder() / reference.HISTORIES / f"{recipe}.json").read_text())
         e = history["epochs"]
         top = max(e, key=lambda x: x["test_accuracy"])
         assert (params, int(epochs), device) == (f"{history['params']:,}", len(e), history["device"])
@@ -213,3 +214,19 @@ def test_readme_quotes_ten_cpu_seeds_of_the_fast_recipe():
     assert all(run.finished and run.device == "cpu" and len(run.epochs) == recipe.epochs for run in runs)
     finals = ", ".join(f"{run.final_accuracy:.2f}" for run in runs)
     assert finals in (ROOT / "README.md").read_text(), finals
+
+
+def test_the_packaged_seed_summary_is_the_records():
+    """What the notebooks show of the seed records (shipped with the package) is what results/ holds."""
+    summaries = reference.seed_summaries()
+    assert sorted(summaries) == sorted(CLAIMED)
+    for recipe in CLAIMED:
+        assert summaries[recipe] == summarize(recipe, RESULTS), recipe
+
+
+def test_every_stored_notebook_run_ships_with_the_package():
+    from mnistlib.recipes import STEPS
+
+    for recipe in [*STEPS, "beyond_8k", "beyond_5k"]:
+        history = reference.stored_history(recipe)
+        assert history is not None and history.finished and not history.quick, recipe

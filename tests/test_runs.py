@@ -262,6 +262,17 @@ def test_history_json_says_what_the_run_was(tmp_path, small_data, one_thread):
     assert checkpoint["epoch"] == 1 and checkpoint["optimizer"]["state"]
 
 
+def test_the_records_command_finds_every_notebooks_mode_parameter():
+    import nbformat
+
+    from mnistlib.refresh import PARAMETER
+
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        cells = nbformat.read(path, as_version=4).cells
+        (parameters,) = [c for c in cells if "parameters" in c.metadata.get("tags", [])]
+        assert PARAMETER.findall(parameters.source) == ['MODE = "auto"'], path.name
+
+
 def test_refreshed_notebooks_keep_one_line_per_progress_bar():
     from mnistlib.refresh import _merge_streams
 
