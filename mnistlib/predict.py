@@ -96,14 +96,30 @@ def grey_ink(image: Image.Image) -> tuple[np.ndarray, str]:
 
 
 def level_paper(ink: np.ndarray) -> np.ndarray:
-    """Subtract the paper's own level, which varies across a photo (shadows, uneven light): estimated
-    as a low percentile (10%) in windows larger than a stroke, on a 48-pixel thumbnail, smoothed back up."""
-    image = Image.fromarray(np.round(ink * 255).astype(np.uint8))
+    """Subtract the paper's own level, which varies across a photo (shadows, uneven light).
+
+    On a 48-pixel thumbnail, the pixels below Otsu's threshold (and away from the ink) are paper; its
+    level elsewhere, under the strokes too, is their smoothed average nearby (a normalized convolution:
+    blurred paper values over blurred paper weights), enlarged back to the image's size.
+    """
+    image = _grey(ink)
     scale = 48 / max(image.size)
     small = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
                          Image.Resampling.BOX)
-    paper = small.filter(ImageFilter.RankFilter(7, 4)).resize(image.size, Image.Resampling.BILINEAR)
-    return np.clip(ink - np.asarray(paper, dtype=np.float32) / 255, 0, 1)
+    values = np.asarray(small, dtype=np.float32) / 255
+    paper = _grey((values <= otsu_threshold(values)).astype(np.float32)).filter(ImageFilter.MinFilter(3))
+    blur = ImageFilter.GaussianBlur(6)
+    weight = np.asarray(paper, dtype=np.float32) / 255
+    level_sum = np.asarray(_grey(values * weight).filter(blur), dtype=np.float32)
+    weight_sum = np.asarray(paper.filter(blur), dtype=np.float32)
+    level = np.where(weight_sum > 0, level_sum / np.maximum(weight_sum, 1e-6), 0).astype(np.float32)
+    level = np.asarray(Image.fromarray(level, mode="F").resize(image.size, Image.Resampling.BILINEAR))
+    return np.clip(ink - level, 0, 1)
+
+
+def _grey(values: np.ndarray) -> Image.Image:
+    """An 8-bit grey image of ``values`` in 0..1 (Pillow's filters work on 8-bit images)."""
+    return Image.fromarray(np.round(values * 255).astype(np.uint8))
 
 
 def otsu_threshold(values: np.ndarray) -> float:
@@ -139,10 +155,13 @@ def preprocess_stages(image) -> Stages:
     if not mask.any():
         raise NoInk("no ink found: nothing stands out from the paper")
     rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
-    cropped = np.where(mask, ink, 0)[rows[0]: rows[-1] + 1, cols[0]: cols[-1] + 1]
+    scale = BOX / max(rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1)  # the thresholded digit fits 20x20
+    near = np.asarray(Image.fromarray(mask).filter(ImageFilter.MaxFilter(3)), dtype=bool)
+    kept = np.where(near, ink, 0)  # the strokes with their soft edges; specks and paper cleared
+    rows, cols = np.flatnonzero(kept.any(1)), np.flatnonzero(kept.any(0))
+    cropped = kept[rows[0]: rows[-1] + 1, cols[0]: cols[-1] + 1]
     height, width = cropped.shape
-    scale = BOX / max(height, width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    size = (max(1, min(FIELD, round(width * scale))), max(1, min(FIELD, round(height * scale))))
     boxed = np.clip(np.asarray(Image.fromarray(cropped, mode="F").resize(size, Image.Resampling.BILINEAR)), 0, 1)
     centred = np.zeros((FIELD, FIELD), dtype=np.float32)
     h, w = boxed.shape

@@ -77,14 +77,15 @@ def test_a_prepared_digit_is_shaped_like_mnists(photo_set):
     assert all(abs(c - 14) <= 0.5 for c in centre)
 
 
-def test_an_mnist_digit_comes_back_as_itself(quick_model, test_digits):
-    """Preprocessing an image that already is an MNIST digit keeps what the model sees of it."""
+def test_mnist_digits_stay_as_readable(quick_model, test_digits):
+    """Preprocessing images that already are MNIST digits costs at most a point of accuracy: they come back
+    nearly as they were (cropped, refitted into the box, recentred; a few faint edge pixels cleared)."""
     model, checkpoint = quick_model
-    images, _ = test_digits
-    raw = predict.predict(model, images[:, None].float() / 255, checkpoint["mean"], checkpoint["std"]).argmax(1)
-    again = predict.predict(model, torch.stack([predict.preprocess(i.numpy()) for i in images]), checkpoint["mean"],
-                            checkpoint["std"]).argmax(1)
-    assert (raw == again).float().mean() >= 0.98
+    images, labels = test_digits
+    raw = accuracy(model, checkpoint, list(images[:, None].float() / 255), labels)
+    again = accuracy(model, checkpoint, [predict.preprocess(image.numpy()) for image in images], labels)
+    print(f"MNIST test digits as they are {raw:.1f}%, preprocessed {again:.1f}%")
+    assert again >= raw - 1.0
 
 
 def test_every_image_mode_gives_the_same_digit(test_digits):
