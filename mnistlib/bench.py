@@ -31,7 +31,7 @@ from .models import build_model
 from .progress import bar as progress_bar
 from .recipes import DEFAULT_RECIPE, FAST_RECIPE, Recipe, get_recipe
 from .records import History
-from .step import COMPILE_SCOPES, augmentation, make_optimizer, make_step, train_epoch
+from .step import COMPILE_SCOPES, augmentation, batch_loss, make_optimizer, make_step, to_channels_last, train_epoch
 from .training import evaluate, train
 
 # The compiled pipelines' names, by compile scope ("compiled model" is the name older records carry).
@@ -114,12 +114,86 @@ def time_pipeline(name: str, make_epoch, recipe: Recipe, device: torch.device, e
             "images_per_second": round(images / seconds), "images": images, **setup}
 
 
+# The CPU options ``cpu_options`` times, each against the eager step in PyTorch's default layout (NCHW, fp32):
+# name -> (channels-last, bf16 autocast, torch.compile the step's forward side, threads or None for torch's
+# choice, test-pass batch or None for analysis.EVAL_BATCH).
+CPU_OPTIONS = {
+    "eager, NCHW, fp32": (False, False, False, None, None),
+    "channels-last (the default)": (True, False, False, None, None),
+    "bf16 autocast": (False, True, False, None, None),
+    "channels-last + bf16 autocast": (True, True, False, None, None),
+    "torch.compile (default mode)": (False, False, True, None, None),
+    "channels-last, 1 thread": (True, False, False, 1, None),
+    "channels-last, test pass in batches of 1,000": (True, False, False, None, 1000),
+}
+
+
+def cpu_option(recipe: Recipe, data: mnist_data.MNIST, channels_last: bool, bf16: bool, compiled: bool,
+               threads: int | None, test_batch: int | None) -> dict:
+    """Seconds of one training step (batch ``recipe.batch_size``, median of blocked runs by
+    ``torch.utils.benchmark.Timer``) and of one test pass over ``data.test`` with one option set."""
+    from torch.utils.benchmark import Timer
+
+    from . import analysis
+
+    torch.manual_seed(0)
+    model = build_model(recipe.model)
+    optimizer = make_optimizer(model, recipe)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    augment = augmentation(recipe, data)
+    forward = torch.compile(batch_loss, dynamic=False) if compiled else batch_loss
+    images, labels = data.train.images[: recipe.batch_size], data.train.labels[: recipe.batch_size]
+    sums = torch.zeros(()), torch.zeros((), dtype=torch.long)
+
+    def train_step():
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = forward(model, images, labels, augment, recipe.label_smoothing, *sums)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    def test_pass():
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            evaluate(model, data.test)
+
+    threads_before, batch_before = torch.get_num_threads(), analysis.EVAL_BATCH["cpu"]
+    torch.set_num_threads(threads or threads_before)
+    analysis.EVAL_BATCH["cpu"] = test_batch or batch_before
+    try:
+        for _ in range(3):  # warm-up (and compilation)
+            train_step()
+        step_s = Timer("train_step()", globals={"train_step": train_step}).blocked_autorange(min_run_time=2).median
+        test_s = Timer("test_pass()", globals={"test_pass": test_pass}).timeit(2).median
+    finally:
+        torch.set_num_threads(threads_before)
+        analysis.EVAL_BATCH["cpu"] = batch_before
+    return {"step_seconds": round(step_s, 5), "test_pass_seconds": round(test_s, 3)}
+
+
+def cpu_options(recipe: Recipe, data: mnist_data.MNIST, log=print) -> list[dict]:
+    """Each of ``CPU_OPTIONS`` timed once on the CPU, as ratios to the first (the eager NCHW fp32 step)."""
+    rows = []
+    for name, settings in CPU_OPTIONS.items():
+        rows.append({"option": name, **cpu_option(recipe, data, *settings)})
+    base = rows[0]
+    log("\n| CPU option | s/step | step vs eager NCHW fp32 | test pass (s) | vs eager NCHW fp32 |\n"
+        "| --- | --- | --- | --- | --- |")
+    for row in rows:
+        row["step_speedup"] = round(base["step_seconds"] / row["step_seconds"], 3)
+        row["test_pass_speedup"] = round(base["test_pass_seconds"] / row["test_pass_seconds"], 3)
+        log(f"| {row['option']} | {row['step_seconds']:.4f} | {row['step_speedup']:.2f}x | "
+            f"{row['test_pass_seconds']:.2f} | {row['test_pass_speedup']:.2f}x |")
+    return rows
+
+
 def step_breakdown(recipe: Recipe, data: mnist_data.MNIST, device: torch.device, steps: int = 40) -> dict:
     """Where a training step of mnistlib's pipeline goes, in percent (the device is synced per phase)."""
     import torch.nn.functional as F
 
     model = build_model(recipe.model).to(device).train()
     optimizer = make_optimizer(model, recipe)
+    to_channels_last(model, optimizer)  # the layout mnistlib trains in
     augment = augmentation(recipe, data) or (lambda images: images)
     batches = data.train.batches(recipe.batch_size, shuffle=True)
     state = {}
@@ -304,6 +378,8 @@ def bench(device: torch.device, epochs: int = 1, recipe: str = FAST_RECIPE, targ
     }
     if failed:
         record["failed_pipelines"] = failed
+    if not cuda:
+        record["cpu_options"] = cpu_options(step4, data, log)
     # The compiled full run and time-to-target runs use the fastest compile scope that worked here.
     scope = fastest_compile_scope(rows) if cuda and compiled else None
     if scope is not None:

@@ -53,6 +53,7 @@ class History:
     graph: bool = False  # trained with the captured CUDA-graph step
     compile_scope: str | None = None  # torch.compile'd inside the graphs: "model", or "step" (its whole forward side)
     capture_seconds: float | None = None  # one-time cost of capturing (and compiling) that step
+    channels_last: bool = False  # trained with the weights (and so the activations) in channels-last layout
 
     @property
     def compiled(self) -> bool:
@@ -296,5 +297,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     """
     dev = resolve_device(device)
     checkpoint = read_checkpoint(path)
-    model = model_from_checkpoint(checkpoint, path)
-    return model.to(dev).eval(), checkpoint
+    model = model_from_checkpoint(checkpoint, path).to(dev)
+    if checkpoint.get("history", {}).get("channels_last"):
+        model = model.to(memory_format=torch.channels_last)
+    return model.eval(), checkpoint

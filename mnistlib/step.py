@@ -8,8 +8,8 @@ draw their random numbers inside the graph, and loss and accuracy are summed in 
 Optionally part of the step inside the graphs is ``torch.compile``d, which fuses its small kernels;
 that costs a one-time compilation, counted with the capture. The ``compile_scope`` says which part:
 the model alone, or the whole forward side of the step (gather, augmentation, model, loss and the
-sums), which leaves fewer kernels to launch. On a GPU the weights
-are kept channels-last unless the step is compiled (``make_step``: whichever layout measured faster).
+sums), which leaves fewer kernels to launch. The weights are kept channels-last unless the step is
+compiled (``make_step``: whichever layout measured faster).
 """
 
 from __future__ import annotations
@@ -252,15 +252,16 @@ def make_step(model, optimizer, split: Split, recipe: Recipe, augment, total_ste
               compile_scope: str | None = None, channels_last: bool | None = None):
     """The training step for ``split``'s device; ``compile_scope`` (graphed only) compiles part of it.
 
-    By default the weights go channels-last on a GPU unless the step is compiled: on an H200, step
-    4's captured step took 0.380 s an epoch in channels-last against 0.453 s in NCHW, but with the
-    model compiled it took 0.319 s in channels-last against 0.276 s in NCHW
-    (``scripts/gpu_speed_options.py`` and ``bench``, issue 11).
+    By default the weights go channels-last unless the step is compiled: it is the faster layout for
+    these small networks wherever it was measured (``bench``: on the CPU, step 4's training step and
+    test pass; on a GPU, the captured step), except for a model compiled on a GPU, which was faster in
+    NCHW. The step's ``channels_last`` says which layout it trains in.
     """
     if channels_last is None:
-        channels_last = split.labels.device.type == "cuda" and compile_scope is None
+        channels_last = compile_scope is None
     if channels_last:
         to_channels_last(model, optimizer)
-    if graph:
-        return GraphedStep(model, optimizer, split, recipe, augment, total_steps, compile_scope)
-    return EagerStep(model, optimizer, split, recipe, augment, total_steps)
+    runner = (GraphedStep(model, optimizer, split, recipe, augment, total_steps, compile_scope) if graph
+              else EagerStep(model, optimizer, split, recipe, augment, total_steps))
+    runner.channels_last = channels_last
+    return runner

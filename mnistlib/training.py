@@ -98,7 +98,7 @@ def fit(
     history.val_size = len(data.val) if data.val is not None else 0
     history.train_size = len(data.train)
     history.device_name, history.torch = describe_device(device), str(torch.__version__)
-    history.graph, history.compile_scope = step.graph, compile_scope
+    history.graph, history.compile_scope, history.channels_last = step.graph, compile_scope, step.channels_last
     history.capture_seconds = step.capture_seconds and round(step.capture_seconds, 3)
     for epoch in range(len(history.epochs) + 1, epochs + 1):
         start = time.perf_counter()
