@@ -23,8 +23,8 @@ from .training import evaluate, fit, resume, train
 
 __version__ = "0.1.0"
 
-_SUBMODULES = {"analysis", "bench", "data", "devices", "models", "notebook", "plots", "recipes", "records", "refresh",
-               "results", "step", "summary", "training"}
+_SUBMODULES = {"analysis", "bench", "data", "devices", "graphs", "models", "notebook", "photos", "plots", "predict",
+               "progress", "recipes", "records", "reference", "refresh", "results", "step", "summary", "training"}
 
 
 def __getattr__(name):  # `import mnistlib; mnistlib.plots` works without importing matplotlib up front

@@ -6,7 +6,7 @@ by a ``DataLoader`` (batch 128, shuffled; one worker and pinned memory on CUDA, 
 the original wrote it). mnistlib's pipeline keeps each split on the device as one tensor, slices
 shuffled batches from it and rotates and shifts a whole batch at once on the device.
 
-Both train the step-4 model with the same training step (``training.train_epoch``: SGD with the
+Both train the step-4 model with the same training step (``step.train_epoch``: SGD with the
 recipe's learning-rate policy) for the same number of epochs, from the same initial weights.
 """
 
@@ -27,14 +27,15 @@ from . import data as mnist_data
 from .data import FILES
 from .devices import describe_device
 from .errors import one_line
+from .graphs import COMPILE_SCOPES
 from .models import build_model
 from .progress import bar as progress_bar
 from .recipes import DEFAULT_RECIPE, FAST_RECIPE, Recipe, get_recipe
 from .records import History
-from .step import COMPILE_SCOPES, augmentation, batch_loss, make_optimizer, make_step, to_channels_last, train_epoch
+from .step import augmentation, batch_loss, make_optimizer, make_step, to_channels_last, train_epoch
 from .training import evaluate, train
 
-# The compiled pipelines' names, by compile scope ("compiled model" is the name older records carry).
+# The compiled pipelines' names, by compile scope.
 COMPILED_PIPELINES = {
     "model": "mnistlib graphed + torch.compile (compiled model in the graphs)",
     "step": "mnistlib graphed + compiled step (gather, augmentation, model and loss compiled together)",
@@ -230,10 +231,11 @@ def seconds_per_image(recipe: Recipe, data: mnist_data.MNIST, steps: int = 2) ->
         optimizer = make_optimizer(model, recipe)
         augment = augmentation(recipe, data)
         batches = data.train.head(recipe.batch_size * (steps + 1)).batches(recipe.batch_size)
-        train_epoch(model, optimizer, [next(batches)], recipe, 0, 10, augment)
+        rates = recipe.lr_schedule(steps + 1)
+        train_epoch(model, optimizer, [next(batches)], rates, augment, recipe.label_smoothing)
         _sync(device)
         start = time.perf_counter()
-        train_epoch(model, optimizer, batches, recipe, 1, 10, augment).loss_sum.item()
+        train_epoch(model, optimizer, batches, rates[1:], augment, recipe.label_smoothing).loss_sum.item()
     return (time.perf_counter() - start) / (steps * recipe.batch_size)
 
 
@@ -289,7 +291,7 @@ def time_test_pass(model: torch.nn.Module, data: mnist_data.MNIST, device: torch
 
 def attempt(run, name: str, log=print) -> dict:
     """``run()``'s pipeline row, or, if it raised, a row that says so: a pipeline that cannot compile on
-    this machine must not cost the rest of the benchmark (a GPU run is short and hard to come by)."""
+    this machine must not cost the rest of the benchmark."""
     try:
         return run()
     except Exception as error:  # noqa: BLE001 - anything compile or capture raises; it goes in the record
@@ -337,7 +339,8 @@ def bench(device: torch.device, epochs: int = 1, recipe: str = FAST_RECIPE, targ
         loader = classic_loader(tv_root, device, step4.batch_size, step4.rotation, data.mean, data.std)
         rows.append(time_pipeline(
             "classic (torchvision MNIST + DataLoader)",
-            lambda m, o, total: (lambda first, bar: train_epoch(m, o, loader, step4, first, total, bar=bar), {}),
+            lambda m, o, total: (lambda first, bar: train_epoch(m, o, loader, step4.lr_schedule(total)[first:],
+                                                                bar=bar), {}),
             step4, device, epochs, seed, len(data.train), progress=progress))
 
     def pipeline(graph, scope=None):
@@ -392,7 +395,7 @@ def bench(device: torch.device, epochs: int = 1, recipe: str = FAST_RECIPE, targ
                            log=lambda line: None, compile_scope=run_scope)
         wall = time.perf_counter() - start
         record[key] = {"recipe": step4.name, "epochs": len(history.epochs), "wall_seconds": round(wall, 3),
-                       "capture_seconds": history.capture_seconds, "compiled": history.compiled,
+                       "capture_seconds": history.capture_seconds, "compile_scope": history.compile_scope,
                        "final_accuracy": history.final_accuracy}
         log(f"\n{step4.name}{' (compiled)' if run_scope else ''}, {len(history.epochs)} epochs with a test pass "
             f"each: {wall:.2f} s wall, of which graph capture {history.capture_seconds or 0:.2f} s; "

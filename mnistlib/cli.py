@@ -9,9 +9,9 @@ from datetime import datetime
 from pathlib import Path
 
 from .errors import UserError
+from .graphs import COMPILE_SCOPE, COMPILE_SCOPES
 from .models import MODELS
 from .recipes import CLAIMED, DEFAULT_RECIPE, FAST_RECIPE, RECIPES, RECORD_SEEDS, STEPS
-from .step import COMPILE_SCOPE, COMPILE_SCOPES
 
 
 class Parser(argparse.ArgumentParser):

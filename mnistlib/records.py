@@ -80,11 +80,7 @@ class History:
 
     @classmethod
     def from_dict(cls, saved: dict) -> History:
-        """A history from ``to_dict``'s form, also as older runs wrote it: with a ``compiled`` flag and,
-        before the compile scopes, no scope (they compiled the model)."""
-        saved = dict(saved)
-        if saved.pop("compiled", False) and saved.get("compile_scope") is None:
-            saved["compile_scope"] = "model"
+        """A history from ``to_dict``'s form (fields added since a record was written take their defaults)."""
         return cls(**saved)
 
     @classmethod

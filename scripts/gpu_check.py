@@ -32,8 +32,7 @@ def bench_rows(record: dict) -> list[tuple[str, str, str]]:
     """The table rows of a benchmark record (its pipelines, full runs and time to 99.4%)."""
     pipelines = {row["pipeline"].split(" (")[0]: row for row in record["pipelines"]}
     captured = {name: row for name, row in pipelines.items() if "capture_seconds" in row}
-    # Records older than the compile scopes compiled the model only.
-    compiled = f", {record.get('compile_scope', 'model')} compiled" if "full_run_compiled" in record else ""
+    compiled = f", {record['compile_scope']} compiled" if "full_run_compiled" in record else ""
     rows = [
         ("s/epoch: " + " / ".join(pipelines), " / ".join(f"{r['seconds_per_epoch']:.3f}" for r in pipelines.values()),
          "speed-up " + " / ".join(f"{r['speedup']:.1f}x" for r in pipelines.values())),
@@ -41,7 +40,7 @@ def bench_rows(record: dict) -> list[tuple[str, str, str]]:
          " / ".join(f"{r['capture_seconds']:.2f} s" for r in captured.values()), ""),
     ]
     for run in (record[key] for key in ("full_run", "full_run_compiled") if key in record):
-        rows.append((f"step4_final{compiled if run.get('compiled') else ''}, 20 epochs + test passes",
+        rows.append((f"step4_final{compiled if run.get('compile_scope') else ''}, 20 epochs + test passes",
                      f"{run['wall_seconds'] - run['capture_seconds']:.2f} s + capture {run['capture_seconds']:.2f} s",
                      f"final {run['final_accuracy']:.2f}%"))
     reach = record["time_to_target"]

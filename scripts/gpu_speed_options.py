@@ -3,16 +3,12 @@
     python scripts/gpu_speed_options.py [--epochs 3] [--only NAME ...] [--profile] [--out options.json]
 
 Times step 4's captured step (batch 128, seconds per epoch after capture, the capture or compile
-cost apart) in the default NCHW memory format and in channels-last (mnistlib's default on a GPU),
+cost apart) in the default NCHW memory format and in channels-last (mnistlib's default),
 and with one change each on top: cuDNN's autotuner (``cudnn.benchmark``), bf16 autocast, and
 ``torch.compile`` inside the graphs of the model alone or of the step's whole forward side (gather,
 augmentation, model, loss). Speed only: a change that pays must then show, over seeds, that it
 leaves the accuracy as it was before it is kept. ``--profile`` adds, for each option, where one
 more epoch's device time went: kernels per step and the kernels that took the most.
-
-The README's table of what was tried came from this script's first version, which applied each
-change on top of the NCHW step (channels-last by wrapping the model); this version, written once
-channels-last had become the default, has not yet been run on a GPU.
 """
 
 import argparse

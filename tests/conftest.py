@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="session")
 def data_root() -> Path:
-    """The real MNIST root: $MNISTLIB_DATA (CI: ../shared/data), else the user's download cache."""
+    """The real MNIST root: $MNISTLIB_DATA (CI points it at its copy), else the user's download cache."""
     return mnist_data.data_root()
 
 

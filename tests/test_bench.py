@@ -92,7 +92,7 @@ def test_time_to_target_not_reached():
 
 def test_classic_loader_reads_gz_only_data_without_writing_to_it(copied_root):
     raw = copied_root / "MNIST" / "raw"
-    for path in raw.iterdir():  # keep only .gz files, as in ../shared/data
+    for path in raw.iterdir():  # keep only .gz files, as a download leaves them
         if path.suffix != ".gz":
             payload = path.read_bytes()
             path.unlink()

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from mnistlib import data as mnist_data
-from mnistlib import step, training
+from mnistlib import training
 from mnistlib.recipes import RECIPES, get_recipe
 
 # Warm-up from 10% of the peak over the first 20% of the steps, then cosine down to zero: at 1,000 steps,
@@ -24,10 +24,10 @@ def test_learning_rate_at_known_steps(name):
         assert recipe.lr_at(at, 1000) == pytest.approx(share * recipe.lr, abs=1e-12), at
 
 
-def test_the_captured_steps_schedule_has_the_same_known_values():
-    """The GPU step reads its rates from a precomputed table; it must hold the same values."""
+def test_the_schedule_the_steps_follow_has_the_same_known_values():
+    """Both training steps read their rates from the run's schedule, computed once; it must hold them."""
     recipe = RECIPES["step4_final"]
-    rates = step.lr_schedule(recipe, 1000)
+    rates = recipe.lr_schedule(1000)
     assert len(rates) == 1000
     for at, share in LR_SHARE.items():
         if at < 1000:

@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from conftest import ROOT, assert_user_error, cli_env, mnistlib
-from mnistlib import analysis, models, records, step, training
+from mnistlib import analysis, graphs, models, records, step, training
 from mnistlib import data as mnist_data
 from mnistlib.errors import UserError
-from mnistlib.recipes import RECIPES, get_recipe
+from mnistlib.recipes import get_recipe
 
 SMALL_RECIPE = dataclasses.replace(get_recipe("step4_final"), epochs=3)
 
@@ -141,10 +141,10 @@ def test_dropout_keeps_the_dtype_and_drops_everything_at_p_1():
 
 
 def test_graph_step_batch_sizes_cover_the_epoch():
-    assert step.batch_sizes(60_000, 128) == [128, 96]
-    assert step.batch_sizes(50_000, 64) == [64, 16]
-    assert step.batch_sizes(6_400, 128) == [128]
-    assert step.batch_sizes(100, 128) == [100]
+    assert graphs.batch_sizes(60_000, 128) == [128, 96]
+    assert graphs.batch_sizes(50_000, 64) == [64, 16]
+    assert graphs.batch_sizes(6_400, 128) == [128]
+    assert graphs.batch_sizes(100, 128) == [100]
 
 
 def test_captured_step_needs_a_gpu(small_data):
@@ -206,14 +206,14 @@ def test_a_new_run_reuses_the_compiled_step(small_data):
 
 
 # Each way the captured step can run: not compiled, or compiled with each compile scope.
-STEP_KINDS = [None, *step.COMPILE_SCOPES]
+STEP_KINDS = [None, *graphs.COMPILE_SCOPES]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 @pytest.mark.parametrize("scope", STEP_KINDS)
 def test_graphed_step_follows_the_eager_step_on_the_gpu(small_data, scope):
     """One to three steps, dropout and augmentation off: graphed and eager weights agree closely.
-    (Over long runs they drift apart like any two float orders do; see issue 11.) The compiled step
+    (Over long runs they drift apart like any two float orders do.) The compiled step
     sums in another order, hence its looser tolerance."""
     recipe = dataclasses.replace(get_recipe("step2_slim"), epochs=1)
     split = _on_gpu(small_data.train, 384)
@@ -283,17 +283,6 @@ def test_refreshed_notebooks_keep_one_line_per_progress_bar():
     assert merged[0]["text"] == "Epoch 1/2: 100%| 9/9\nTest set: 97%\nEpoch 2/2: 100%| 9/9\nTest set: 98%\n"
 
 
-# Issue 10's run of the notebooks at full length on one H100 (torch 2.11): a notebook's last cell must
-# pass on each of them, including beyond_8k's 99.49%, which missed the old single-run bar of 99.5%.
-ISSUE_10_GPU_RESULTS = {"step1_base": 97.73, "step2_slim": 99.15, "step3_augment": 99.60, "step4_final": 99.61,
-                        "beyond_8k": 99.49, "beyond_5k": 99.54}
-
-
-@pytest.mark.parametrize("recipe, accuracy", ISSUE_10_GPU_RESULTS.items())
-def test_notebook_bars_pass_the_earlier_gpu_run(recipe, accuracy):
-    assert accuracy >= RECIPES[recipe].notebook_bar
-
-
 @pytest.mark.parametrize("value, quick", [("1", True), ("true", True), ("yes", True), ("0", False),
                                           ("false", False), ("off", False), ("", False)])
 def test_quick_mode_reads_the_environment_as_a_person_means_it(monkeypatch, value, quick):
@@ -310,7 +299,7 @@ def test_quick_mode_refuses_a_value_it_cannot_read(monkeypatch):
 def test_the_package_shows_its_modules():
     import mnistlib
 
-    assert mnistlib.plots.plot_history and mnistlib.step.GraphedStep and "Modules:" in mnistlib.__doc__
+    assert mnistlib.plots.plot_history and mnistlib.graphs.GraphedStep and "Modules:" in mnistlib.__doc__
     with pytest.raises(AttributeError):
         mnistlib.nothing  # noqa: B018
 

@@ -115,6 +115,7 @@ def test_label_smoothing_is_the_training_loss(quick_data, one_thread):
     with torch.no_grad():
         expected = torch.nn.functional.cross_entropy(model(images), labels, label_smoothing=0.1)
         plain = torch.nn.functional.cross_entropy(model(images), labels)
-    stats = step.train_epoch(model, step.make_optimizer(model, recipe), [(images, labels)], recipe, 0, 1)
+    stats = step.train_epoch(model, step.make_optimizer(model, recipe), [(images, labels)], recipe.lr_schedule(1),
+                             label_smoothing=recipe.label_smoothing)
     assert stats.loss_sum.item() / 64 == pytest.approx(expected.item(), rel=1e-5)
     assert expected.item() != pytest.approx(plain.item(), rel=1e-4)  # so the check above tells them apart
