@@ -31,8 +31,8 @@ $(VENV)/.installed-base: pyproject.toml | $(BIN)/python
 train: $(VENV)/.installed-base
 	$(BIN)/python -m mnistlib train $(ARGS)
 
-## Lint, the test suite, then the notebooks under nbval, all in quick mode
-## (MNISTLIB_FULL_TESTS=1 adds a full-length step-4 training).
+## Lint, the test suite (with each notebook run alone from a built wheel), then the notebooks under nbval,
+## all in quick mode (MNISTLIB_FULL_TESTS=1 adds a full-length step-4 training).
 test: $(VENV)/.installed-tests
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
@@ -43,13 +43,13 @@ test-notebooks-full: $(VENV)/.installed-tests
 	MNISTLIB_QUICK=0 $(BIN)/python -m pytest --nbval-lax --nbval-current-env notebooks
 
 ## On a GPU machine whose Python already has PyTorch, torchvision, nbval and ipykernel (no .venv):
-## the benchmark (time to 99.4% with the fast recipe), ten fresh seeds of step 4, and the five notebooks
+## the benchmark (time to 99.4% with the fast recipe), ten fresh seeds of step 4, and the notebooks
 ## at full length under nbval. ARGS=--claims adds the record seeds of every other claimed recipe.
 gpu-check:
 	PYTHONPATH=$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH} $(PYTHON) scripts/gpu_check.py $(ARGS)
 
 ## Re-run the committed seed records (results/) on the CPU; `make records ARGS=--notebooks` re-executes
-## the notebooks at full length instead and refreshes notebooks/histories/.
+## the notebooks at full length instead and refreshes the package's reference runs.
 records: $(VENV)/.installed-tests
 	$(BIN)/python -m mnistlib records $(ARGS)
 

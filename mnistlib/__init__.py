@@ -7,9 +7,12 @@ Train the final model in three lines::
     print(history.final_accuracy, history.best_record["epoch"])
 
 Modules: ``data`` (MNIST on the device), ``models``, ``recipes`` (one per notebook step, with its
-target), ``step`` (the training step, eager or as CUDA graphs), ``records`` (History, run folders,
-resume), ``training`` (``fit``, ``train``, ``resume``, ``evaluate``), ``analysis``, ``plots``,
-``summary``, ``bench``, ``results`` and ``notebook``. ``python -m mnistlib --help`` lists the commands.
+target and learning-rate policy), ``step`` (the eager training step) and ``graphs`` (the captured one),
+``devices``, ``records`` (History, run folders, checkpoints), ``training`` (``fit``, ``train``,
+``resume``, ``evaluate``), ``predict`` and ``photos`` (your own digits), ``analysis``, ``plots``,
+``summary``, ``progress``, ``bench``, ``results`` and ``reference`` (the records and the reference runs
+that ship with the package), ``refresh`` and ``notebook``. ``python -m mnistlib --help`` lists the
+commands.
 """
 
 import importlib
@@ -21,7 +24,7 @@ from .recipes import DEFAULT_RECIPE, RECIPES, Recipe, get_recipe
 from .records import History, load_checkpoint
 from .training import evaluate, fit, resume, train
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _SUBMODULES = {"analysis", "bench", "data", "devices", "graphs", "models", "notebook", "photos", "plots", "predict",
                "progress", "recipes", "records", "reference", "refresh", "results", "step", "summary", "training"}

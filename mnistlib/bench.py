@@ -19,6 +19,7 @@ import statistics
 import tempfile
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -115,24 +116,33 @@ def time_pipeline(name: str, make_epoch, recipe: Recipe, device: torch.device, e
             "images_per_second": round(images / seconds), "images": images, **setup}
 
 
-# The CPU options ``cpu_options`` times, each against the eager step in PyTorch's default layout (NCHW, fp32):
-# name -> (channels-last, bf16 autocast, torch.compile the step's forward side, threads or None for torch's
-# choice, test-pass batch or None for analysis.EVAL_BATCH).
-CPU_OPTIONS = {
-    "eager, NCHW, fp32": (False, False, False, None, None),
-    "channels-last (the default)": (True, False, False, None, None),
-    "bf16 autocast": (False, True, False, None, None),
-    "channels-last + bf16 autocast": (True, True, False, None, None),
-    "torch.compile (default mode)": (False, False, True, None, None),
-    "channels-last, 1 thread": (True, False, False, 1, None),
-    "channels-last, test pass in batches of 1,000": (True, False, False, None, 1000),
-}
+@dataclass(frozen=True)
+class CpuOption:
+    """One way to run the training step and test pass on the CPU (``cpu_options`` times each)."""
+
+    name: str
+    channels_last: bool = False
+    bf16: bool = False  # autocast to bfloat16
+    compiled: bool = False  # torch.compile of the step's forward side (default mode)
+    threads: int | None = None  # None: torch's choice
+    test_batch: int | None = None  # None: analysis.EVAL_BATCH
 
 
-def cpu_option(recipe: Recipe, data: mnist_data.MNIST, channels_last: bool, bf16: bool, compiled: bool,
-               threads: int | None, test_batch: int | None) -> dict:
-    """Seconds of one training step (batch ``recipe.batch_size``, median of blocked runs by
-    ``torch.utils.benchmark.Timer``) and of one test pass over ``data.test`` with one option set."""
+# Each against the first, the eager step in PyTorch's default layout (NCHW, fp32).
+CPU_OPTIONS = [
+    CpuOption("eager, NCHW, fp32"),
+    CpuOption("channels-last (the default)", channels_last=True),
+    CpuOption("bf16 autocast", bf16=True),
+    CpuOption("channels-last + bf16 autocast", channels_last=True, bf16=True),
+    CpuOption("torch.compile (default mode)", compiled=True),
+    CpuOption("channels-last, 1 thread", channels_last=True, threads=1),
+    CpuOption("channels-last, test pass in batches of 1,000", channels_last=True, test_batch=1000),
+]
+
+
+def time_cpu_option(option: CpuOption, recipe: Recipe, data: mnist_data.MNIST) -> dict:
+    """Seconds of one training step (batch ``recipe.batch_size``; the median of blocked runs by
+    ``torch.utils.benchmark.Timer``) and of one test pass over ``data.test``, run as ``option`` says."""
     from torch.utils.benchmark import Timer
 
     from . import analysis
@@ -140,27 +150,27 @@ def cpu_option(recipe: Recipe, data: mnist_data.MNIST, channels_last: bool, bf16
     torch.manual_seed(0)
     model = build_model(recipe.model)
     optimizer = make_optimizer(model, recipe)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    if option.channels_last:
+        to_channels_last(model, optimizer)
     augment = augmentation(recipe, data)
-    forward = torch.compile(batch_loss, dynamic=False) if compiled else batch_loss
+    forward = torch.compile(batch_loss, dynamic=False) if option.compiled else batch_loss
     images, labels = data.train.images[: recipe.batch_size], data.train.labels[: recipe.batch_size]
     sums = torch.zeros(()), torch.zeros((), dtype=torch.long)
 
     def train_step():
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=option.bf16):
             loss = forward(model, images, labels, augment, recipe.label_smoothing, *sums)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
 
     def test_pass():
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=option.bf16):
             evaluate(model, data.test)
 
     threads_before, batch_before = torch.get_num_threads(), analysis.EVAL_BATCH["cpu"]
-    torch.set_num_threads(threads or threads_before)
-    analysis.EVAL_BATCH["cpu"] = test_batch or batch_before
+    torch.set_num_threads(option.threads or threads_before)
+    analysis.EVAL_BATCH["cpu"] = option.test_batch or batch_before
     try:
         for _ in range(3):  # warm-up (and compilation)
             train_step()
@@ -169,22 +179,22 @@ def cpu_option(recipe: Recipe, data: mnist_data.MNIST, channels_last: bool, bf16
     finally:
         torch.set_num_threads(threads_before)
         analysis.EVAL_BATCH["cpu"] = batch_before
-    return {"step_seconds": round(step_s, 5), "test_pass_seconds": round(test_s, 3)}
+    return {"option": option.name, "step_seconds": round(step_s, 5), "test_pass_seconds": round(test_s, 3)}
 
 
 def cpu_options(recipe: Recipe, data: mnist_data.MNIST, log=print) -> list[dict]:
-    """Each of ``CPU_OPTIONS`` timed once on the CPU, as ratios to the first (the eager NCHW fp32 step)."""
-    rows = []
-    for name, settings in CPU_OPTIONS.items():
-        rows.append({"option": name, **cpu_option(recipe, data, *settings)})
+    """Each of ``CPU_OPTIONS`` timed once on the CPU, with its ratios to the first; an option that fails
+    (``torch.compile`` without a C++ compiler, say) is a row that says so."""
+    from .results import cpu_options_table
+
+    rows = [attempt(lambda option=option: time_cpu_option(option, recipe, data), option.name, log, key="option")
+            for option in CPU_OPTIONS]
     base = rows[0]
-    log("\n| CPU option | s/step | step vs eager NCHW fp32 | test pass (s) | vs eager NCHW fp32 |\n"
-        "| --- | --- | --- | --- | --- |")
     for row in rows:
-        row["step_speedup"] = round(base["step_seconds"] / row["step_seconds"], 3)
-        row["test_pass_speedup"] = round(base["test_pass_seconds"] / row["test_pass_seconds"], 3)
-        log(f"| {row['option']} | {row['step_seconds']:.4f} | {row['step_speedup']:.2f}x | "
-            f"{row['test_pass_seconds']:.2f} | {row['test_pass_speedup']:.2f}x |")
+        if "error" not in row:
+            row["step_speedup"] = round(base["step_seconds"] / row["step_seconds"], 3)
+            row["test_pass_speedup"] = round(base["test_pass_seconds"] / row["test_pass_seconds"], 3)
+    log("\n" + "\n".join(cpu_options_table(rows)))
     return rows
 
 
@@ -289,14 +299,14 @@ def time_test_pass(model: torch.nn.Module, data: mnist_data.MNIST, device: torch
     return best
 
 
-def attempt(run, name: str, log=print) -> dict:
-    """``run()``'s pipeline row, or, if it raised, a row that says so: a pipeline that cannot compile on
-    this machine must not cost the rest of the benchmark."""
+def attempt(run, name: str, log=print, key: str = "pipeline") -> dict:
+    """``run()``'s row, or, if it raised, a row ``{key: name, "error": ...}`` that says so: a pipeline or
+    option that cannot compile on this machine must not cost the rest of the benchmark."""
     try:
         return run()
     except Exception as error:  # noqa: BLE001 - anything compile or capture raises; it goes in the record
         log(f"{name.split(' (')[0]} failed, left out: {one_line(error)}")
-        return {"pipeline": name, "error": one_line(error)}
+        return {key: name, "error": one_line(error)}
 
 
 def fastest_compile_scope(rows: list[dict]) -> str | None:

@@ -8,6 +8,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from .devices import DEVICES
 from .errors import UserError
 from .graphs import COMPILE_SCOPE, COMPILE_SCOPES
 from .models import MODELS
@@ -46,7 +47,7 @@ def build_parser() -> Parser:
     train.add_argument("--epochs", type=positive_int, help="override the recipe's epochs (1-1000)")
     train.add_argument("--seed", type=nonnegative_int, help="random seed (default 0)")
     train.add_argument("--data-dir", help="folder holding MNIST/raw (default: $MNISTLIB_DATA, else ~/.cache/mnistlib)")
-    train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+    train.add_argument("--device", default="auto", choices=DEVICES,
                        help="auto (default): the GPU if PyTorch sees one, else the CPU")
     train.add_argument("--out", help="run folder to create (default runs/<recipe>-seed<S>-<time>)")
     train.add_argument("--quick", action="store_true", default=None,
@@ -78,19 +79,19 @@ def build_parser() -> Parser:
     evaluate = commands.add_parser("evaluate", help="test accuracy of a saved checkpoint")
     evaluate.add_argument("--checkpoint", required=True, help="a model.pt from a run folder")
     evaluate.add_argument("--data-dir", help="folder holding MNIST/raw")
-    evaluate.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+    evaluate.add_argument("--device", default="auto", choices=DEVICES,
                           help="auto (default): the GPU if PyTorch sees one, else the CPU")
     predict = commands.add_parser("predict", help="classify your own images of handwritten digits")
     predict.add_argument("images", nargs="+", metavar="IMAGE_OR_FOLDER",
                          help="image files (PNG, JPEG, ...; any size, dark ink on light paper or the reverse), or "
                               "folders of them")
     predict.add_argument("--checkpoint", required=True, help="a run folder or its model.pt")
-    predict.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"], help="default cpu")
+    predict.add_argument("--device", default="cpu", choices=DEVICES, help="default cpu")
     predict.add_argument("--json", action="store_true", help="print one JSON document instead of a line per image")
     predict.add_argument("--show", metavar="FILE.png",
                          help="also save a sheet of each image beside the 28x28 digit the model saw")
     bench = commands.add_parser("bench", help="time mnistlib's pipeline against the classic one, and time to 99.4%%")
-    bench.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+    bench.add_argument("--device", default="auto", choices=DEVICES,
                        help="auto (default): the GPU if PyTorch sees one, else the CPU")
     bench.add_argument("--epochs", type=positive_int, default=1, help="epochs each pipeline trains (default 1)")
     bench.add_argument("--recipe", default=FAST_RECIPE, choices=RECIPES, metavar="NAME",
@@ -114,14 +115,17 @@ def build_parser() -> Parser:
                          help=f"recipes whose seed records to re-run (default: {', '.join(CLAIMED)})")
     records.add_argument("--seeds", nargs="+", type=nonnegative_int, default=list(RECORD_SEEDS), metavar="S",
                          help=f"seeds (default {' '.join(map(str, RECORD_SEEDS))}: never used to choose a recipe)")
-    records.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"],
+    records.add_argument("--device", default="cpu", choices=DEVICES,
                          help="device of the records (default cpu, as the committed ones)")
     records.add_argument("--data-dir", help="folder holding MNIST/raw")
+    records.add_argument("--threads", type=positive_int, metavar="N",
+                         help="CPU threads for torch (default: torch's choice); the records use 1")
     records.add_argument("--notebooks", nargs="*", metavar="NOTEBOOK",
-                         help="instead: execute the notebooks (default all five; or names such as 05_beyond) at "
-                              "full length in place and copy their histories to notebooks/histories/")
+                         help="instead: execute the notebooks (default all; or names such as 05_beyond) at "
+                              "full length in place and copy their histories to the package's reference runs")
 
-    figures = commands.add_parser("figures", help="draw the README's charts from the reference runs")
+    figures = commands.add_parser("figures", help="draw the README's charts from the reference runs and print the "
+                                                  "tables of the README and the docs (in the repository's root)")
     figures.add_argument("--out", default="docs", help="folder for the PNG files (default docs)")
     return parser
 
@@ -230,7 +234,7 @@ def cmd_predict(args) -> None:
     model, checkpoint = load_checkpoint(args.checkpoint, args.device)
     files = image_files(args.images)
     if not files:
-        raise UserError(f"no files in {', '.join(args.images)}")
+        raise UserError(f"no files in {', '.join(args.images)}: give image files, or folders holding them")
     seen, skipped = {}, {}
     for path in files:
         try:
@@ -238,7 +242,7 @@ def cmd_predict(args) -> None:
         except UserError as exc:
             skipped[path] = str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}"
             print(f"python -m mnistlib: skipped {skipped[path]}", file=sys.stderr)
-    digits = torch.stack([torch.from_numpy(stages.centred)[None] for stages in seen.values()]) if seen else None
+    digits = torch.stack([stages.tensor() for stages in seen.values()]) if seen else None
     probabilities = dict(zip(seen, predict(model, digits, checkpoint["mean"], checkpoint["std"]), strict=True)) \
         if seen else {}
     if args.json:
@@ -313,7 +317,9 @@ def cmd_figures(args) -> None:
 
     out = Path(args.out)
     check_writable(out / "steps.png", "--out")
-    histories = {name: h for name in RECIPES if (h := reference.stored_history(name)) is not None}
+    if not Path(CPU_BENCH).is_file() or not Path("results", f"{DEFAULT_RECIPE}-seed{RECORD_SEEDS[0]}.json").is_file():
+        raise UserError(f"figures reads the records in results/ (and {CPU_BENCH}): run it in the repository's root")
+    histories = reference.stored_histories()
     out.mkdir(parents=True, exist_ok=True)
     charts = {"steps.png": plots.plot_comparison({name: histories[name] for name in STEPS}),
               "accuracy_vs_params.png": plots.plot_accuracy_vs_params(reference.accuracy_points()),
@@ -321,12 +327,31 @@ def cmd_figures(args) -> None:
     for name, fig in charts.items():
         atomic_write(out / name, lambda f, fig=fig: fig.savefig(f, format="png", dpi=110))
         print(out / name)
-    print("\n| recipe | parameters | epochs | final test accuracy (%) | best (%) | device | seconds |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
-    for name, h in histories.items():
-        best = h.best_record
-        print(f"| `{name}` | {h.params:,} | {len(h.epochs)} | {h.final_accuracy:.2f} | "
-              f"{best['test_accuracy']:.2f} (epoch {best['epoch']}) | {h.device} | {h.total_seconds:.0f} |")
+    for where, lines in tables().items():
+        print(f"\n{where}:\n" + "\n".join(lines))
+
+
+CPU_BENCH = "results/bench-cpu.json"  # the CPU benchmark the docs quote
+
+
+def tables() -> dict[str, list[str]]:
+    """The tables of the README and the docs, from the records (run in the repository's root)."""
+    import json
+
+    from . import reference, results
+
+    cpu_bench = {"cpu": json.loads(Path(CPU_BENCH).read_text())}
+    return {
+        "README.md, results": results.summary_table(CLAIMED),
+        "README.md and docs/results.md, the notebooks' stored runs": results.stored_runs_table(
+            reference.stored_histories()),
+        "docs/results.md, seed records": results.seed_records_table(CLAIMED),
+        f"docs/results.md, {DEFAULT_RECIPE} run by run": results.runs_table(DEFAULT_RECIPE),
+        "docs/results.md, GPU runs": results.gpu_finals_table(),
+        "docs/performance.md, CPU benchmark": results.bench_tables(cpu_bench) + [""]
+        + results.cpu_options_table(cpu_bench["cpu"]["cpu_options"]),
+        "docs/performance.md, GPU benchmarks": results.bench_tables(results.all_gpu_benches()),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

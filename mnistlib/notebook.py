@@ -19,7 +19,7 @@ from .devices import describe_device, resolve_device
 from .errors import UserError
 from .recipes import RECORD_SEEDS, get_recipe
 from .records import History, save_history
-from .results import TABLE_HEADER
+from .results import seed_rows
 from .training import check_seed, quick_mode, train
 
 # Where every notebook run writes its histories, beside the notebook (ignored by git in a clone).
@@ -184,7 +184,7 @@ def seed_table(recipes: list[str]) -> dict:
     missing = [name for name in recipes if name not in summaries]
     if missing:
         raise UserError(f"no seed records of {', '.join(missing)} in this mnistlib")
-    display(Markdown("\n".join([TABLE_HEADER] + [summaries[name].row() for name in recipes])))
+    display(Markdown("\n".join(seed_rows([summaries[name] for name in recipes]))))
     return {name: summaries[name] for name in recipes}
 
 

@@ -45,13 +45,17 @@ class Stages:
     centred: np.ndarray  # 28x28, centre of mass at pixel (14, 14)
     ink_from: str  # "inverted" (dark ink on light paper), "as it was" (light on dark) or "opacity"
 
+    def tensor(self) -> torch.Tensor:
+        """The centred digit as the model takes it: float32 (1, 28, 28), 0..1, ink bright."""
+        return torch.from_numpy(self.centred)[None]
+
 
 def load_image(source) -> Image.Image:
     """A PIL image from a path, a PIL image, a NumPy array (H, W), (H, W, 3) or (H, W, 4) of uint8 0-255
     or floats 0-1, or a torch tensor of those shapes (or (1, H, W)). A photo is turned upright by its
     EXIF orientation. Raises ``UserError`` naming the file when it cannot be read as an image."""
     if isinstance(source, Image.Image):
-        return source
+        return _eight_bit(source)
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if not path.exists():
@@ -59,9 +63,12 @@ def load_image(source) -> Image.Image:
         try:
             with Image.open(path) as image:
                 image.load()
-                return ImageOps.exif_transpose(image)
+                return _eight_bit(ImageOps.exif_transpose(image))
         except UnidentifiedImageError:
             raise UserError(f"{path}: not an image (Pillow recognizes no image format in it)") from None
+        except Image.DecompressionBombError:
+            raise UserError(f"{path}: too many pixels to open safely (Pillow's limit against decompression "
+                            "bombs); give a smaller image") from None
         except (OSError, ValueError) as exc:
             detail = str(exc).strip("()'\"").splitlines()[0][:80] if str(exc) else type(exc).__name__
             raise UserError(f"{path}: a damaged image ({detail})") from None
@@ -73,6 +80,17 @@ def load_image(source) -> Image.Image:
     if array.dtype != np.uint8:
         array = np.clip(np.nan_to_num(array.astype(np.float32)) * 255 + 0.5, 0, 255).astype(np.uint8)
     return Image.fromarray(array)
+
+
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """16-bit and float grey images as 8-bit ones, their range stretched to 0-255 (Pillow's conversion to
+    ``L`` clips them instead); other images as they are."""
+    if image.mode not in ("I", "I;16", "I;16B", "I;16L", "F"):
+        return image
+    values = np.asarray(image, dtype=np.float64)
+    low, high = float(values.min()), float(values.max())
+    scaled = (values - low) / (high - low) if high > low else np.zeros_like(values)
+    return Image.fromarray(np.round(scaled * 255).astype(np.uint8))
 
 
 def grey_ink(image: Image.Image) -> tuple[np.ndarray, str]:
@@ -145,11 +163,13 @@ def preprocess_stages(image) -> Stages:
         image.thumbnail((WORKING_SIZE, WORKING_SIZE), Image.Resampling.BOX)
     ink, ink_from = grey_ink(image)
     ink = level_paper(ink)
-    strongest = float(np.percentile(ink, 99.5))
-    if strongest < 0.1:
+    threshold = otsu_threshold(ink)
+    strokes = ink[ink > threshold]
+    if strokes.size == 0 or np.median(strokes) < 0.1:  # too little contrast: paper, shadows and noise only
         raise NoInk("no ink found: the image is one even tone (blank?)")
+    strongest = float(np.percentile(strokes, 90))
     ink = np.clip(ink / strongest, 0, 1)
-    mask = ink > otsu_threshold(ink)
+    mask = ink > threshold / strongest
     if min(mask.shape) >= 64:  # strokes of a large image are several pixels wide: clear specks of noise
         mask = np.asarray(Image.fromarray(mask).filter(ImageFilter.MedianFilter(3)), dtype=bool)
     if not mask.any():
@@ -186,7 +206,7 @@ def preprocess(image) -> torch.Tensor:
     (``predict`` does). Raises ``UserError`` for an unreadable image, ``NoInk`` (a ``UserError``) for a
     blank one.
     """
-    return torch.from_numpy(preprocess_stages(image).centred)[None]
+    return preprocess_stages(image).tensor()
 
 
 def naive(image) -> torch.Tensor:

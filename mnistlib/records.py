@@ -8,6 +8,7 @@ trusts ``model.pt`` and rewrites ``history.json``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -56,10 +57,6 @@ class History:
     channels_last: bool = False  # trained with the weights (and so the activations) in channels-last layout
 
     @property
-    def compiled(self) -> bool:
-        return self.compile_scope is not None
-
-    @property
     def final_accuracy(self) -> float:
         return self.epochs[-1]["test_accuracy"]
 
@@ -80,8 +77,15 @@ class History:
 
     @classmethod
     def from_dict(cls, saved: dict) -> History:
-        """A history from ``to_dict``'s form (fields added since a record was written take their defaults)."""
-        return cls(**saved)
+        """A history from ``to_dict``'s form (fields added since a record was written take their defaults).
+        Raises ``UserError`` naming the fields of anything else (another program's JSON, an older format)."""
+        unknown = sorted(set(saved) - {f.name for f in dataclasses.fields(cls)}) if isinstance(saved, dict) else []
+        try:
+            if unknown:
+                raise TypeError(f"unknown fields {', '.join(unknown)}")
+            return cls(**saved)
+        except TypeError as exc:
+            raise UserError(f"not a run history of this mnistlib ({exc})") from None
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> History:

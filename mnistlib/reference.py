@@ -27,6 +27,13 @@ def folder() -> Path:
     return Path(str(resources.files("mnistlib") / "reference_data"))
 
 
+def stored_histories() -> dict[str, History]:
+    """recipe -> its stored full-length notebook run, for every recipe a notebook runs, in recipe order."""
+    from .recipes import RECIPES
+
+    return {name: history for name in RECIPES if (history := stored_history(name)) is not None}
+
+
 def stored_history(recipe: str) -> History | None:
     """The history of ``recipe``'s stored full-length notebook run, or None if no notebook runs it."""
     path = folder() / HISTORIES / f"{recipe}.json"
@@ -41,13 +48,17 @@ def seed_summaries() -> dict[str, SeedSummary]:
 
 
 def write_seed_summaries(recipes: list[str], results: str | os.PathLike = "results") -> dict:
-    """Summarize the seed records of ``recipes`` in ``results`` into the package's ``seed_records.json``."""
+    """Summarize the record seeds (``RECORD_SEEDS``) of ``recipes`` in ``results`` into the package's
+    ``seed_records.json``."""
+    from .recipes import RECORD_SEEDS
+
     summaries = {}
     for name in recipes:
         found = summarize(name, results)
         if found is not None:
+            finals = {seed: acc for seed, acc in sorted(found.finals.items()) if seed in RECORD_SEEDS}
             summaries[name] = {"params": found.params, "epochs": found.epochs,
-                               "finals": {str(seed): acc for seed, acc in sorted(found.finals.items())}}
+                               "finals": {str(seed): acc for seed, acc in finals.items()}}
     payload = json.dumps(summaries, indent=1).encode() + b"\n"
     atomic_write(folder() / SEED_RECORDS, lambda f: f.write(payload))
     return summaries
@@ -58,11 +69,11 @@ def accuracy_points() -> dict[str, tuple[int, list[float]]]:
     claimed recipe's seed records, and the stored full run of every other recipe a notebook runs."""
     from .recipes import RECIPES
 
-    seeds = seed_summaries()
+    seeds, stored = seed_summaries(), stored_histories()
     points = {}
     for name in RECIPES:
         if name in seeds:
             points[name] = (seeds[name].params, list(seeds[name].finals.values()))
-        elif (stored := stored_history(name)) is not None:
-            points[name] = (stored.params, [stored.final_accuracy])
+        elif name in stored:
+            points[name] = (stored[name].params, [stored[name].final_accuracy])
     return points

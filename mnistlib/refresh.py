@@ -29,8 +29,13 @@ NOTEBOOKS = Path("notebooks")
 
 
 def _check_repository() -> None:
+    """Refuse to run but in the repository's root, with mnistlib imported from it (editable install): what
+    this writes into the package's reference_data must land in the repository, not in site-packages."""
     if not (RESULTS.is_dir() and NOTEBOOKS.is_dir()):
         raise UserError(f"run this from the repository's root: no {RESULTS}/ and {NOTEBOOKS}/ in {Path.cwd()}")
+    if not reference.folder().resolve().is_relative_to(Path.cwd().resolve()):
+        raise UserError(f"mnistlib is imported from {reference.folder().parent}, not from this repository: install "
+                        "it editable here (pip install -e .) so that the records land in the repository")
 
 
 def refresh_seed_records(recipes: list[str], seeds: list[int], device: str = "cpu", data_dir=None, log=print) -> None:
@@ -77,6 +82,21 @@ def _merge_streams(outputs: list) -> list:
 PARAMETER = re.compile(r'^MODE = "\w+"', re.M)
 
 
+def _copy_histories(started: float, copied: set[str], log) -> set[str]:
+    """Copy the histories a notebook run wrote since ``started`` into the reference runs, but for recipes
+    an earlier notebook of this refresh already gave (notebook 4's step 4, not notebook 6's)."""
+    stored = reference.folder() / reference.HISTORIES
+    new = set()
+    for history in sorted((NOTEBOOKS / "runs" / "full").glob("*.json")):
+        if history.stat().st_mtime < started or history.name in copied:
+            continue
+        load_finished(history)
+        shutil.copyfile(history, stored / history.name)
+        new.add(history.name)
+        log(f"{stored / history.name}: copied from {history}")
+    return new
+
+
 def refresh_notebooks(names: list[str] | None = None, log=print) -> None:
     """Execute the notebooks (all, or those named) at full length in place, then copy the histories
     their runs wrote into the package's reference_data/histories/.
@@ -98,12 +118,12 @@ def refresh_notebooks(names: list[str] | None = None, log=print) -> None:
         if unknown:
             raise UserError(f"no notebook {', '.join(sorted(unknown))}; choose from {', '.join(p.stem for p in paths)}")
         paths = [p for p in paths if p.stem in names]
-    started = time.time()
     env = dict(os.environ)
+    copied: set[str] = set()
     os.environ.pop("MNISTLIB_QUICK", None)  # the kernel inherits the environment
     try:
         for path in paths:
-            start = time.perf_counter()
+            start, started = time.perf_counter(), time.time()
             notebook = nbformat.read(path, as_version=4)
             parameters = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
             chosen = parameters.source
@@ -117,13 +137,8 @@ def refresh_notebooks(names: list[str] | None = None, log=print) -> None:
             payload = nbformat.writes(notebook).encode()
             atomic_write(path, lambda f, payload=payload: f.write(payload))
             log(f"{path}: executed in {time.perf_counter() - start:.0f} s")
+            copied |= _copy_histories(started, copied, log)
     finally:
         os.environ.clear()
         os.environ.update(env)
-    stored = reference.folder() / reference.HISTORIES
-    for history in sorted((NOTEBOOKS / "runs" / "full").glob("*.json")):
-        if history.stat().st_mtime < started:
-            continue  # from an earlier run, not this one
-        load_finished(history)
-        shutil.copyfile(history, stored / history.name)
-        log(f"{stored / history.name}: copied from {history}")
+

@@ -112,8 +112,8 @@ def main() -> int:
         (OUT / "bench.json").write_text(json.dumps(record, indent=1) + "\n")
         return [("bench", f"{time.perf_counter() - start:.0f} s", ""), *bench_rows(record)]
 
-    # The issue's three parts first, then (--claims) the record seeds of every other claimed recipe but
-    # the one the benchmark's time to 99.4% trained, so that a time limit cuts the extras, not the check.
+    # The benchmark, step 4's ten seeds and the notebooks first, then (--claims) the record seeds of every other
+    # claimed recipe but the one the benchmark's time to 99.4% trained: a time limit cuts the extras first.
     parts = [("bench", run_bench), (DEFAULT_RECIPE, lambda: [seed_finals(DEFAULT_RECIPE, SEEDS, data)]),
              ("notebooks", lambda: [notebooks()])]
     parts += [(name, lambda name=name: [seed_finals(name, RECORD_SEEDS, data)])

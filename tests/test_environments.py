@@ -1,4 +1,5 @@
-"""Binder and conda configurations list what pyproject.toml requires (no Binder is reachable here)."""
+"""Binder and conda configurations list what pyproject.toml requires, pinned to what the stored notebooks ran
+with (no Binder is reachable here)."""
 
 import re
 import subprocess
@@ -6,6 +7,24 @@ import subprocess
 from conftest import ROOT
 
 IMPORT_NAMES = {"torch": {"torch", "pytorch"}}  # conda-forge calls torch "pytorch"
+
+
+def pins(lines) -> dict[str, str]:
+    return dict(re.findall(r"^\s*(?:- )?([\w-]+)==([\w.]+)\s*$", "\n".join(lines), re.M))
+
+
+def stored_torch() -> set[str]:
+    """The PyTorch versions (local build suffix dropped) the stored notebooks say they ran with."""
+    outputs = "".join(p.read_text() for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    return {v.split("+")[0] for v in re.findall(r"; torch ([\w.+]+)", outputs)}
+
+
+def test_binder_and_conda_pin_the_versions_the_stored_notebooks_ran_with():
+    binder = pins((ROOT / "binder" / "requirements.txt").read_text().splitlines())
+    conda = pins((ROOT / "environment.yml").read_text().splitlines())
+    assert stored_torch() == {binder["torch"]} == {conda["torch"]}
+    for name in runtime_dependencies() | {"ipykernel", "nbval"}:
+        assert binder[name] == conda[name], name
 
 
 def requirement_names(lines):
@@ -25,7 +44,7 @@ def runtime_dependencies():
 def test_binder_installs_cpu_torch_every_dependency_and_the_package():
     lines = (ROOT / "binder" / "requirements.txt").read_text().splitlines()
     assert "--extra-index-url https://download.pytorch.org/whl/cpu" in lines
-    assert runtime_dependencies() | {"jupyterlab", "nbval"} <= requirement_names(lines)
+    assert runtime_dependencies() | {"jupyterlab", "nbval", "ipykernel"} <= requirement_names(lines)
     post_build = (ROOT / "binder" / "postBuild").read_text()
     assert "pip install --no-deps --editable ." in post_build and post_build.startswith("#!/bin/bash")
     assert (ROOT / "binder" / "postBuild").stat().st_mode & 0o111, "postBuild must be executable"

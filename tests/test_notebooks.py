@@ -22,19 +22,40 @@ def test_the_four_steps_the_beyond_and_the_own_digits_notebooks_are_there():
     assert [p.name[:3] for p in NOTEBOOKS] == ["01_", "02_", "03_", "04_", "05_", "06_"]
 
 
+PYPROJECT = (ROOT / "pyproject.toml").read_text()
+REPOSITORY = re.search(r'^Repository = "https://github\.com/([\w.-]+/[\w.-]+)"$', PYPROJECT, re.M)[1]
+RELEASE = "v" + re.search(r'^version = "([\d.]+)"$', PYPROJECT, re.M)[1]
+
+
+def test_the_package_says_its_own_version():
+    import mnistlib
+
+    assert "v" + mnistlib.__version__ == RELEASE
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_badge_points_at_the_notebook_itself(path):
+def test_badge_opens_the_notebook_of_this_release(path):
     first = text(cells(path, "markdown")[0])
-    badge = re.search(r"colab\.research\.google\.com/github/[\w.-]+/[\w.-]+/blob/main/(\S+?)\)", first)
-    assert badge and badge[1] == f"notebooks/{path.name}"
+    badge = re.search(r"\(https://colab\.research\.google\.com/github/(\S+?)\)", first)
+    assert badge and badge[1] == f"{REPOSITORY}/blob/{RELEASE}/notebooks/{path.name}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_colab_install_is_guarded_and_first(path):
+def test_colab_install_is_guarded_first_and_installs_this_release(path):
     setup = text(cells(path, "code")[0])
-    assert "import google.colab" in setup and "%pip install" in setup
+    assert "import google.colab" in setup
     guard, install = setup.index("import google.colab"), setup.index("%pip install")
     assert guard < install and setup[install - 4 : install] == "    "  # indented under the try
+    assert f'%pip install --quiet "mnistlib @ git+https://github.com/{REPOSITORY}@{RELEASE}"' in setup
+
+
+def test_every_badge_and_link_of_the_readme_names_the_one_repository():
+    readme = (ROOT / "README.md").read_text()
+    addresses = re.findall(r"(?:github\.com|/gh|/github)/([\w.-]+/[\w.-]+)", readme)
+    assert addresses and set(addresses) == {REPOSITORY}
+    colab = re.findall(r"colab\.research\.google\.com/github/[\w.-]+/[\w.-]+/blob/([\w.-]+)/notebooks/(\S+?)\)", readme)
+    assert sorted(name for _, name in colab) == [p.name for p in NOTEBOOKS] and {ref for ref, _ in colab} == {RELEASE}
+    assert f"mybinder.org/v2/gh/{REPOSITORY}/{RELEASE}?" in readme
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

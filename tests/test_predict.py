@@ -9,7 +9,7 @@ from PIL import Image
 
 from conftest import assert_user_error, mnistlib
 from mnistlib import data as mnist_data
-from mnistlib import photos, predict, records
+from mnistlib import notebook, photos, predict, records
 
 COUNT = 300  # test digits re-drawn as photos
 
@@ -52,7 +52,7 @@ def test_preprocessing_recovers_mnist_accuracy_where_naive_resizing_fails(quick_
     prepared = accuracy(model, checkpoint, [predict.preprocess(image) for image in images], labels)
     squeezed = accuracy(model, checkpoint, [predict.naive(image) for image in images], labels)
     print(f"predict {prepared:.1f}%, naive resizing {squeezed:.1f}% on {COUNT} photo-like test digits")
-    assert prepared >= 97.0 and squeezed < 50.0
+    assert prepared >= notebook.OWN_DIGITS_BAR and squeezed < notebook.NAIVE_CEILING
 
 
 def test_single_and_batched_predictions_agree(quick_model, photo_set):
@@ -96,10 +96,29 @@ def test_every_image_mode_gives_the_same_digit(test_digits):
         "light on dark": Image.fromarray(digit),
         "RGBA, transparent": Image.fromarray(np.dstack([np.zeros((28, 28, 3), np.uint8), digit])),
         "float array": digit.astype(np.float32) / 255, "tensor": torch.from_numpy(digit)[None].float() / 255,
+        "16-bit": Image.fromarray((255 - digit).astype(np.uint16) * 257, mode="I;16"),
     }
     reference = predict.preprocess(dark_on_light)
     for name, variant in variants.items():
         torch.testing.assert_close(predict.preprocess(variant), reference, atol=0.02, rtol=0, msg=name)
+
+
+def test_a_small_digit_in_a_large_photo_is_found(quick_model, photo_set):
+    """A digit a fifth of a 1200x900 photo's height, the rest empty paper."""
+    model, checkpoint = quick_model
+    images, labels = photo_set
+    page = Image.new("RGB", (1200, 900), (235, 230, 220))
+    digit = images[1].convert("RGB")
+    page.paste(digit.resize((180 * digit.width // digit.height, 180)), (700, 500))
+    answer = predict.predict(model, predict.preprocess(page), checkpoint["mean"], checkpoint["std"]).argmax(1)
+    assert int(answer) == int(labels[1])
+
+
+def test_an_image_too_large_to_open_safely_is_refused(tmp_path, monkeypatch):
+    Image.new("L", (100, 100), 255).save(tmp_path / "huge.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1_000)
+    with pytest.raises(predict.UserError, match="huge.png: too many pixels to open safely"):
+        predict.load_image(tmp_path / "huge.png")
 
 
 def test_a_blank_image_is_refused(tmp_path):

@@ -34,7 +34,7 @@ def test_the_schedule_the_steps_follow_has_the_same_known_values():
             assert rates[at] == pytest.approx(share * recipe.lr, abs=1e-12), at
 
 
-# The settings every committed record of a claimed recipe was trained with (results/, notebooks/histories/).
+# The settings every committed record and stored notebook run was trained with (results/, the reference runs).
 # Changing one changes what the records mean: re-record (`python -m mnistlib records`) and update this table.
 RECORDED_SETTINGS = {
     "step4_final": ("final", 20, 128, 0.05, 0.9, 5e-4, 7.0, 2.0, 0.0),
