@@ -82,19 +82,32 @@ def _merge_streams(outputs: list) -> list:
 PARAMETER = re.compile(r'^MODE = "\w+"', re.M)
 
 
-def _copy_histories(started: float, copied: set[str], log) -> set[str]:
-    """Copy the histories a notebook run wrote since ``started`` into the reference runs, but for recipes
-    an earlier notebook of this refresh already gave (notebook 4's step 4, not notebook 6's)."""
+RUN_STEP = re.compile(r"run_step\(session, \"(\w+)\"")
+
+
+def history_owners(paths: list[Path]) -> dict[str, Path]:
+    """recipe -> the notebook whose run of it is the stored one: the first of ``paths`` (in the series'
+    order) whose code trains it with ``notebook.run_step(session, "<recipe>")``."""
+    import nbformat
+
+    owners: dict[str, Path] = {}
+    for path in sorted(paths):
+        code = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+        for recipe in RUN_STEP.findall(code):
+            owners.setdefault(recipe, path)
+    return owners
+
+
+def _copy_histories(notebook: Path, started: float, owners: dict[str, Path], log) -> None:
+    """Copy the histories ``notebook``'s run wrote since ``started`` into the reference runs, those of the
+    recipes it owns only (notebook 4's step 4, not notebook 6's, also when notebook 6 runs alone)."""
     stored = reference.folder() / reference.HISTORIES
-    new = set()
     for history in sorted((NOTEBOOKS / "runs" / "full").glob("*.json")):
-        if history.stat().st_mtime < started or history.name in copied:
+        if history.stat().st_mtime < started or owners.get(history.stem) != notebook:
             continue
         load_finished(history)
         shutil.copyfile(history, stored / history.name)
-        new.add(history.name)
         log(f"{stored / history.name}: copied from {history}")
-    return new
 
 
 def refresh_notebooks(names: list[str] | None = None, log=print) -> None:
@@ -113,13 +126,13 @@ def refresh_notebooks(names: list[str] | None = None, log=print) -> None:
 
     _check_repository()
     paths = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    owners = history_owners(paths)
     if names:
         unknown = set(names) - {p.stem for p in paths}
         if unknown:
             raise UserError(f"no notebook {', '.join(sorted(unknown))}; choose from {', '.join(p.stem for p in paths)}")
         paths = [p for p in paths if p.stem in names]
     env = dict(os.environ)
-    copied: set[str] = set()
     os.environ.pop("MNISTLIB_QUICK", None)  # the kernel inherits the environment
     try:
         for path in paths:
@@ -137,7 +150,7 @@ def refresh_notebooks(names: list[str] | None = None, log=print) -> None:
             payload = nbformat.writes(notebook).encode()
             atomic_write(path, lambda f, payload=payload: f.write(payload))
             log(f"{path}: executed in {time.perf_counter() - start:.0f} s")
-            copied |= _copy_histories(started, copied, log)
+            _copy_histories(path, started, owners, log)
     finally:
         os.environ.clear()
         os.environ.update(env)

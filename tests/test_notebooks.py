@@ -51,8 +51,8 @@ def test_colab_install_is_guarded_first_and_installs_this_release(path):
 
 def test_every_badge_and_link_of_the_readme_names_the_one_repository():
     readme = (ROOT / "README.md").read_text()
-    addresses = re.findall(r"(?:github\.com|/gh|/github)/([\w.-]+/[\w.-]+)", readme)
-    assert addresses and set(addresses) == {REPOSITORY}
+    ours = {a for a in re.findall(r"(?:github\.com|/gh|/github)/([\w.-]+/[\w.-]+)", readme) if a.endswith("/mnistlib")}
+    assert ours == {REPOSITORY}
     colab = re.findall(r"colab\.research\.google\.com/github/[\w.-]+/[\w.-]+/blob/([\w.-]+)/notebooks/(\S+?)\)", readme)
     assert sorted(name for _, name in colab) == [p.name for p in NOTEBOOKS] and {ref for ref, _ in colab} == {RELEASE}
     assert f"mybinder.org/v2/gh/{REPOSITORY}/{RELEASE}?" in readme
@@ -78,13 +78,16 @@ def shown(path) -> list[tuple[str, str, str]]:
     call of a notebook, in order."""
     import ast
 
+    from IPython.core.inputtransformer2 import TransformerManager
+
     import mnistlib
     from mnistlib import models, notebook, predict, step
 
     names = {"mnistlib": mnistlib, "models": models, "notebook": notebook, "predict": predict, "step": step}
     found = []
     for cell in cells(path, "code"):
-        calls = [node for node in ast.walk(ast.parse(text(cell))) if isinstance(node, ast.Call)
+        python = TransformerManager().transform_cell(text(cell))  # the install cell's %pip, as IPython runs it
+        calls = [node for node in ast.walk(ast.parse(python)) if isinstance(node, ast.Call)
                  and ast.unparse(node.func) in ("notebook.show", "notebook.show_model_change")]
         calls.sort(key=lambda node: (node.lineno, node.col_offset))
         stored = ["".join(o["data"]["text/plain"]) for o in cell["outputs"] if o.get("output_type") == "display_data"
@@ -115,4 +118,27 @@ def test_what_a_notebook_shows_is_the_librarys_current_code(path):
     for call, stored, now in calls:
         if "show_model_change" in call and stored_torch(path) != torch.__version__:
             continue
-        assert stored == now, f"{call}: the stored output is not the library's code; re-run the notebook"
+        # IPython's plain-text view of the displayed code drops its last newline
+        assert stored.rstrip() == now.rstrip(), f"{call}: the stored output is not the library's code; re-run the notebook"
+
+
+REPORT = re.compile(r"(\w+): ([\d,]+) parameters, (\d+) epoch\(s\)\nfinal test accuracy ([\d.]+)%.*\n"
+                    r"device (\w+), (\d+) min (\d+) s of training and testing")
+
+
+def test_each_stored_run_is_the_one_its_notebook_shows():
+    """The package's stored run of a recipe is the run its own notebook printed (the first notebook of the
+    series that trains it: notebook 4's step 4, not notebook 6's): the same size, epochs, final accuracy,
+    device and time."""
+    from mnistlib import reference
+    from mnistlib.refresh import history_owners
+
+    owners = history_owners(NOTEBOOKS)
+    assert owners["step4_final"].name == "04_batchnorm_dropout.ipynb"
+    for recipe, path in owners.items():
+        printed = [m.groups() for c in cells(path, "code") for o in c["outputs"]
+                   for m in REPORT.finditer("".join(o.get("text", ""))) if m[1] == recipe]
+        stored = reference.stored_history(recipe)
+        minutes, seconds = divmod(stored.total_seconds, 60)
+        assert printed == [(recipe, f"{stored.params:,}", str(len(stored.epochs)), f"{stored.final_accuracy:.2f}",
+                            stored.device, str(int(minutes)), f"{seconds:.0f}")], recipe
