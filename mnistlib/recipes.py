@@ -65,7 +65,7 @@ class Recipe:
 
 # A single run may fall this far below a target that every seed record meets: 0.2 points is 20 test
 # images, about three standard errors of one run's accuracy on 10,000 images (0.07 points at 99.5%)
-# and over three times the spread of final accuracies across seeds (standard deviations of 0.02-0.06).
+# and over twice the spread of final accuracies across seeds (standard deviations of 0.02-0.08).
 SINGLE_RUN_MARGIN = 0.2
 CLAIM = {"margin": SINGLE_RUN_MARGIN}
 
