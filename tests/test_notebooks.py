@@ -119,7 +119,7 @@ def test_what_a_notebook_shows_is_the_librarys_current_code(path):
         if "show_model_change" in call and stored_torch(path) != torch.__version__:
             continue
         # IPython's plain-text view of the displayed code drops its last newline
-        assert stored.rstrip() == now.rstrip(), f"{call}: the stored output is not the library's code; re-run the notebook"
+        assert stored.rstrip() == now.rstrip(), f"{call}: the stored output is not the library's code; re-run it"
 
 
 REPORT = re.compile(r"(\w+): ([\d,]+) parameters, (\d+) epoch\(s\)\nfinal test accuracy ([\d.]+)%.*\n"
