@@ -239,8 +239,8 @@ def check_checkpoint(checkpoint, path: Path, fields: dict) -> None:
                         f"writes, which also names its model and holds the input's mean and std")
     missing = [name for name in fields if name not in checkpoint]
     if missing:
-        raise UserError(f"checkpoint {path} lacks {', '.join(missing)}: not a complete mnistlib checkpoint (it holds "
-                        f"{', '.join(fields)})")
+        raise UserError(f"checkpoint {path} lacks {', '.join(missing)}: not a complete mnistlib checkpoint, which "
+                        f"holds {', '.join(fields)}; give the model.pt (or the folder) a run wrote")
     wrong = [f"{name} ({why})" for name, kind in fields.items() if (why := _type_error(checkpoint[name], kind))]
     if not wrong and checkpoint["std"] <= 0:
         wrong.append(f"std ({checkpoint['std']}, not above 0)")
