@@ -230,6 +230,9 @@ def cmd_predict(args) -> None:
     from .records import check_writable, load_checkpoint
 
     if args.show:
+        if Path(args.show).is_dir():
+            raise UserError(f"--show {args.show} is a folder: give the file to save the sheet in, e.g. "
+                            f"{Path(args.show) / 'sheet.png'}")
         check_writable(Path(args.show), "--show")
     model, checkpoint = load_checkpoint(args.checkpoint, args.device)
     files = image_files(args.images)
@@ -259,6 +262,7 @@ def cmd_predict(args) -> None:
         from .plots import plot_predictions
 
         fig = plot_predictions({str(path): (seen[path], probabilities[path]) for path in seen})
+        Path(args.show).parent.mkdir(parents=True, exist_ok=True)
         atomic_write(Path(args.show), lambda f: fig.savefig(f, format="png", dpi=80))
         print(f"sheet saved in {args.show}", file=sys.stderr if args.json else sys.stdout)
     if skipped:

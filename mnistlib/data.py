@@ -17,6 +17,7 @@ import struct
 import tempfile
 import urllib.error
 import urllib.parse
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,7 +110,7 @@ def read_idx(path: Path, spec: IdxFile) -> torch.Tensor:
         data = path.read_bytes()
         if path.suffix == ".gz":
             data = gzip.decompress(data)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise UserError(f"corrupt MNIST file {path}: cannot read it ({exc})") from None
     header = 4 * (1 + len(spec.shape))
     if len(data) < header:
@@ -267,6 +268,11 @@ def load(
     ``val_size`` holds out the *last* that many of the 60,000 training images as a validation split
     (the same images for every seed); training uses the rest, or the first ``train_size`` of them
     (quick mode). Mean and std come from the full training set, so every split is normalized alike.
+    Each split holds images (N, 1, 28, 28) float32, pixel values (0..1) less the mean over the std, and
+    labels (N,) int64 0..9.
+
+    Raises ``UserError`` (one line): the files cannot be found, downloaded or written, or one fails its
+    idx header, size or MD5 check; ``val_size`` out of range.
     """
     raw = load_raw(root, download)
     labels = raw["train-labels-idx1-ubyte"].long()
@@ -293,8 +299,9 @@ def load(
 
 def load_test(device: str | torch.device, mean: float, std: float, root: str | os.PathLike | None = None,
               download: bool = True) -> Split:
-    """Only the test split, normalized with the training statistics a checkpoint saved: reads the two
-    small test files, not the 47 MB of training images."""
+    """Only the test split (10,000 images (N, 1, 28, 28) float32 and labels int64), normalized with the
+    training statistics a checkpoint saved: reads the two small test files, not the 47 MB of training
+    images. Raises ``UserError`` as ``load`` does."""
     raw = load_raw(root, download, TEST_FILES)
     images, labels = (raw[name] for name in TEST_FILES)
     return Split(_normalize(images, mean, std).to(device), labels.long().to(device))

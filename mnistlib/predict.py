@@ -51,9 +51,10 @@ class Stages:
 
 
 def load_image(source) -> Image.Image:
-    """A PIL image from a path, a PIL image, a NumPy array (H, W), (H, W, 3) or (H, W, 4) of uint8 0-255
-    or floats 0-1, or a torch tensor of those shapes (or (1, H, W)). A photo is turned upright by its
-    EXIF orientation. Raises ``UserError`` naming the file when it cannot be read as an image."""
+    """A PIL image from a path, a PIL image, a NumPy array (H, W), (H, W, 3) or (H, W, 4) of integers
+    0-255 (0-65535 for 16-bit values) or floats 0-1, or a torch tensor of those shapes (or (1, H, W)). A
+    photo is turned upright by its EXIF orientation. Raises ``UserError`` naming the file when it cannot
+    be read as an image, or naming the array's shape or range when it is not one."""
     if isinstance(source, Image.Image):
         return _eight_bit(source)
     if isinstance(source, (str, os.PathLike)):
@@ -77,6 +78,11 @@ def load_image(source) -> Image.Image:
         array = array[0]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)) or array.size == 0:
         raise UserError(f"an image array must be (H, W), (H, W, 3) or (H, W, 4), got shape {array.shape}")
+    if np.issubdtype(array.dtype, np.integer) and array.dtype != np.uint8:
+        low, high = int(array.min()), int(array.max())
+        if low < 0 or high > 65535:
+            raise UserError(f"an integer image array must hold values 0-255 (or 0-65535), got {low}..{high}")
+        array = array.astype(np.float32) / (255 if high <= 255 else 65535)
     if array.dtype != np.uint8:
         array = np.clip(np.nan_to_num(array.astype(np.float32)) * 255 + 0.5, 0, 255).astype(np.uint8)
     return Image.fromarray(array)
@@ -219,7 +225,8 @@ def naive(image) -> torch.Tensor:
 def predict(model: torch.nn.Module, images: torch.Tensor, mean: float, std: float) -> torch.Tensor:
     """Class probabilities, float32 (N, 10) summing to 1 per row, of ``images`` (N, 1, 28, 28) or (1, 28, 28)
     float in 0..1 (``preprocess``), normalized with ``mean`` and ``std`` (a checkpoint's, those of the
-    training set), on the model's device, in evaluation mode (the model's mode is put back after)."""
+    training set), on the model's device, in evaluation mode (the model's mode is put back after).
+    Raises ``ValueError`` for images of another shape."""
     if images.dim() == 3:
         images = images[None]
     if images.dim() != 4 or images.shape[1:] != (1, FIELD, FIELD):

@@ -89,10 +89,22 @@ class History:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> History:
+        """The history in ``path``: a history.json, or a run folder holding one.
+
+        Raises ``UserError`` (one line naming the file): missing, unreadable, not JSON, or not a history.
+        """
         path = Path(path)
         if path.is_dir():
             path = path / HISTORY_FILE
-        return cls.from_dict(json.loads(path.read_text()))
+        try:
+            saved = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise UserError(f"no run history at {path}: give a run folder or its {HISTORY_FILE}") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise UserError(f"{path} is not a readable run history ({type(exc).__name__}: {exc})") from None
+        if not isinstance(saved, dict):
+            raise UserError(f"{path} is not a run history (it holds a JSON {type(saved).__name__})")
+        return cls.from_dict(saved)
 
 
 def load_finished(path: str | os.PathLike) -> History:
@@ -242,6 +254,8 @@ def check_checkpoint(checkpoint, path: Path, fields: dict) -> None:
         raise UserError(f"checkpoint {path} lacks {', '.join(missing)}: not a complete mnistlib checkpoint, which "
                         f"holds {', '.join(fields)}; give the model.pt (or the folder) a run wrote")
     wrong = [f"{name} ({why})" for name, kind in fields.items() if (why := _type_error(checkpoint[name], kind))]
+    if "history" in checkpoint and "history" not in fields and (why := _type_error(checkpoint["history"], dict)):
+        wrong.append(f"history ({why})")  # optional for inference, but read when there
     if not wrong and checkpoint["std"] <= 0:
         wrong.append(f"std ({checkpoint['std']}, not above 0)")
     if not wrong and checkpoint["model"] not in MODELS:
@@ -298,6 +312,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     dev = resolve_device(device)
     checkpoint = read_checkpoint(path)
     model = model_from_checkpoint(checkpoint, path).to(dev)
-    if checkpoint.get("history", {}).get("channels_last"):
+    history = checkpoint.get("history")
+    if isinstance(history, dict) and history.get("channels_last"):
         model = model.to(memory_format=torch.channels_last)
     return model.eval(), checkpoint

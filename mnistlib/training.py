@@ -21,6 +21,7 @@ from .models import build_model, count_parameters
 from .progress import bar as progress_bar
 from .recipes import Recipe, get_recipe
 from .records import (
+    CHECKPOINT_FILE,
     History,
     check_run_dir,
     claim_run_dir,
@@ -162,6 +163,10 @@ def train(
     (of ``data`` too, when given) for one epoch; the test set is always the full 10,000 images.
     ``val_size`` holds out the last that many training images as a validation split (ignored when
     ``data`` is given: it brings its own).
+
+    Raises ``UserError`` (one line): an unknown recipe, a seed or epoch count out of range, a device
+    PyTorch cannot use here, an ``out`` folder that holds a run or that another run is writing, or MNIST
+    data that cannot be found or read.
     """
     recipe = get_recipe(recipe) if isinstance(recipe, str) else recipe
     quick = quick_mode(quick)
@@ -205,12 +210,17 @@ def resume(
     compile_scope: str | None = None,
     data: MNIST | None = None,
 ):
-    """Continue a run folder that stopped before its last epoch; returns (model, history).
+    """Continue a run folder (or its model.pt) that stopped before its last epoch; returns (model, history).
 
     On the CPU, with the same number of threads, the result is bit-identical to a run that was never
     interrupted: the checkpoint holds the weights, momentum buffers and random-number state.
+
+    Raises ``UserError`` (one line): no checkpoint to resume, a finished run, a folder another run is
+    writing, a device PyTorch cannot use here, or MNIST data that cannot be found or read.
     """
     run_dir = Path(run_dir)
+    if run_dir.name == CHECKPOINT_FILE and run_dir.is_file():
+        run_dir = run_dir.parent
     dev = resolve_device(device)
     read_checkpoint(run_dir, resuming=True)  # refused before the claim if it is not a run to resume
     with claim_run_dir(run_dir, resuming=True):

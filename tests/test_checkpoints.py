@@ -50,6 +50,7 @@ def good_checkpoint(run_dir) -> dict:
     (lambda c: {**c, "std": 0.0}, "has wrong fields: std (0.0, not above 0)"),
     (lambda c: {**c, "epoch": 1.5, "params": True}, "params (bool where a int belongs); epoch (float where a int"),
     (lambda c: {**c, "model": "resnet"}, "model ('resnet', not one of base_relu_output,"),
+    (lambda c: {**c, "history": [1]}, "has wrong fields: history (list where a dict belongs)"),
     (lambda c: {**c, "model": "slim"}, "its weights do not fit its model 'slim' (Missing key(s)"),
 ])
 def test_a_wrong_checkpoint_is_named_by_the_library_and_the_command_line(run_dir, tmp_path, change, fragment):
@@ -170,3 +171,19 @@ def test_resume_of_a_folder_being_written_is_refused(run_dir, tmp_path):
         holder.send_signal(signal.SIGKILL)
         holder.wait()
 
+
+
+def test_resume_takes_the_model_pt_as_well_as_its_folder(run_dir):
+    with pytest.raises(UserError, match=f"^{run_dir} holds a finished run"):
+        training.resume(run_dir / "model.pt", device="cpu")
+
+
+def test_a_history_file_that_is_missing_or_not_json_is_named(tmp_path):
+    with pytest.raises(UserError, match=f"^no run history at {tmp_path / 'history.json'}"):
+        records.History.load(tmp_path)
+    (tmp_path / "history.json").write_text("{cut short")
+    with pytest.raises(UserError, match=r"is not a readable run history \(JSONDecodeError"):
+        records.History.load(tmp_path)
+    (tmp_path / "history.json").write_text("[1, 2]")
+    with pytest.raises(UserError, match=r"is not a run history \(it holds a JSON list\)"):
+        records.History.load(tmp_path)

@@ -262,3 +262,14 @@ def test_shift_moves_the_digit(quick_data):
 def test_zero_degrees_is_the_identity(quick_data):
     batch = quick_data.train.images[:4]
     assert torch.allclose(mnist_data.random_rotation(batch, 0.0, quick_data.background), batch, atol=1e-5)
+
+
+def test_a_gzip_file_with_a_damaged_body_is_a_clear_error(copied_root):
+    path = _file(copied_root, "t10k-labels-idx1-ubyte")
+    plain = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    whole = bytearray(gzip.compress(plain))
+    whole[len(whole) // 2 : len(whole) // 2 + 64] = bytes(64)  # the deflate stream broken, header and length intact
+    path.unlink()
+    (path.parent / "t10k-labels-idx1-ubyte.gz").write_bytes(bytes(whole))
+    with pytest.raises(UserError, match="corrupt MNIST file .*t10k-labels.*cannot read it"):
+        mnist_data.load_raw(copied_root, download=False)

@@ -10,6 +10,7 @@ from PIL import Image
 from conftest import assert_user_error, mnistlib
 from mnistlib import data as mnist_data
 from mnistlib import notebook, photos, predict, records
+from mnistlib.errors import UserError
 
 COUNT = 300  # test digits re-drawn as photos
 
@@ -97,6 +98,7 @@ def test_every_image_mode_gives_the_same_digit(test_digits):
         "RGBA, transparent": Image.fromarray(np.dstack([np.zeros((28, 28, 3), np.uint8), digit])),
         "float array": digit.astype(np.float32) / 255, "tensor": torch.from_numpy(digit)[None].float() / 255,
         "16-bit": Image.fromarray((255 - digit).astype(np.uint16) * 257),  # Pillow reads uint16 as I;16
+        "int64 array": (255 - digit).astype(np.int64), "16-bit array": (255 - digit).astype(np.uint16) * 257,
     }
     reference = predict.preprocess(dark_on_light)
     for name, variant in variants.items():
@@ -181,6 +183,19 @@ def test_bad_inputs_are_named_and_the_rest_classified(quick_run_dir, folder, tmp
 def test_predict_bad_arguments(quick_run_dir, args, fragment):
     result = mnistlib("predict", "--checkpoint", quick_run_dir[0], *args)
     assert result.returncode == 2 and fragment in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_integer_array_out_of_range_is_refused():
+    with pytest.raises(UserError, match=r"integer image array must hold values 0-255 \(or 0-65535\), got -1..70000"):
+        predict.preprocess(np.array([[-1, 70000], [0, 0]]))
+
+
+def test_the_sheet_goes_into_a_new_folder_and_a_folder_is_refused_up_front(quick_run_dir, folder, tmp_path):
+    sheet = tmp_path / "new" / "sheet.png"
+    assert mnistlib("predict", "--checkpoint", quick_run_dir[0], folder, "--show", sheet).returncode == 0
+    assert sheet.read_bytes()[:4] == b"\x89PNG"
+    assert_user_error(mnistlib("predict", "--checkpoint", quick_run_dir[0], folder, "--show", tmp_path),
+                      f"--show {tmp_path} is a folder: give the file to save the sheet in")
 
 
 def test_predict_without_a_checkpoint(tmp_path):
