@@ -112,12 +112,15 @@ def run_step(session: Session, recipe: str, seed: int | None = None, **overrides
 
 def with_reference_runs(session: Session, recipes: list[str]) -> dict[str, History]:
     """label -> history: the stored full-length run of each of ``recipes`` (it ships with the package),
-    and beside it this session's own run of it, if it made one, labelled as such."""
+    and beside it this session's own run of it, if it made one, labelled as such. Raises ``UserError``
+    when the install lacks a stored run."""
     found = {}
     for name in recipes:
         stored = reference.stored_history(name)
-        if stored is not None:
-            found[f"{name} (stored full run)"] = stored
+        if stored is None:
+            raise UserError(f"this mnistlib install has no stored full run of {name} "
+                            f"({reference.folder() / reference.HISTORIES}): {reference.REINSTALL}")
+        found[f"{name} (stored full run)"] = stored
         if (path := session.history_path(name)) is not None:
             found[f"{name} (this {'quick' if session.quick else 'full'} run)"] = History.load(path)
     return found

@@ -14,12 +14,14 @@ import os
 from importlib import resources
 from pathlib import Path
 
+from .errors import UserError
 from .files import atomic_write
 from .records import History
 from .results import SeedSummary, summarize
 
 HISTORIES = "histories"
 SEED_RECORDS = "seed_records.json"
+REINSTALL = "reinstall mnistlib (pip install --force-reinstall mnistlib, or the notebook's first cell)"
 
 
 def folder() -> Path:
@@ -41,8 +43,12 @@ def stored_history(recipe: str) -> History | None:
 
 
 def seed_summaries() -> dict[str, SeedSummary]:
-    """recipe -> its committed seed records' finals (percent, by seed), as ``results.summarize`` gives them."""
-    saved = json.loads((folder() / SEED_RECORDS).read_text())
+    """recipe -> its committed seed records' finals (percent, by seed), as ``results.summarize`` gives them.
+    Raises ``UserError`` when the install lacks them."""
+    path = folder() / SEED_RECORDS
+    if not path.is_file():
+        raise UserError(f"this mnistlib install lacks its seed records ({path}): {REINSTALL}")
+    saved = json.loads(path.read_text())
     return {name: SeedSummary(name, s["params"], s["epochs"], {int(seed): acc for seed, acc in s["finals"].items()})
             for name, s in saved.items()}
 

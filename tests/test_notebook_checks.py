@@ -5,6 +5,7 @@ import torch
 
 from conftest import ROOT
 from mnistlib import notebook
+from mnistlib.errors import UserError
 from mnistlib.recipes import CLAIMED, RECIPES, RECORD_SEEDS, SINGLE_RUN_MARGIN
 from mnistlib.records import History, save_history
 from mnistlib.results import SeedSummary
@@ -96,3 +97,15 @@ def test_check_own_digits_at_its_bars():
         notebook.check_own_digits(96.9, 10.0)
     with pytest.raises(AssertionError, match="squeezed to 28x28: 50.0% >= 50.0%"):
         notebook.check_own_digits(99.0, 50.0)
+
+
+def test_an_install_without_its_reference_runs_says_so(tmp_path, monkeypatch):
+    """A notebook opened alone relies on the runs the package ships; a broken install is named, with the fix."""
+    from mnistlib import reference
+
+    monkeypatch.setattr(reference, "folder", lambda: tmp_path)
+    session = notebook.Session(quick=True, device=torch.device("cpu"), data=None)
+    with pytest.raises(UserError, match=r"has no stored full run of step2_slim .*: reinstall mnistlib"):
+        notebook.with_reference_runs(session, ["step2_slim"])
+    with pytest.raises(UserError, match=r"lacks its seed records .*seed_records.json\): reinstall mnistlib"):
+        reference.accuracy_points()
