@@ -21,7 +21,7 @@ from .results import SeedSummary, summarize
 
 HISTORIES = "histories"
 SEED_RECORDS = "seed_records.json"
-REINSTALL = "reinstall mnistlib (pip install --force-reinstall mnistlib, or the notebook's first cell)"
+REINSTALL = "reinstall mnistlib (its wheel and its checkout both hold them)"
 
 
 def folder() -> Path:
