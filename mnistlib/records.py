@@ -275,7 +275,8 @@ def read_checkpoint(path: str | os.PathLike, resuming: bool = False) -> dict:
     if path.is_dir():
         path = path / CHECKPOINT_FILE
     if not path.is_file():
-        raise UserError(f"checkpoint {path} not found")
+        raise UserError(f"checkpoint {path} not found: give the folder a run wrote (python -m mnistlib train "
+                        "prints it) or its model.pt")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any file torch cannot read is the user's to fix
