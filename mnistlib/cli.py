@@ -262,7 +262,6 @@ def cmd_predict(args) -> None:
         from .plots import plot_predictions
 
         fig = plot_predictions({str(path): (seen[path], probabilities[path]) for path in seen})
-        Path(args.show).parent.mkdir(parents=True, exist_ok=True)
         atomic_write(Path(args.show), lambda f: fig.savefig(f, format="png", dpi=80))
         print(f"sheet saved in {args.show}", file=sys.stderr if args.json else sys.stdout)
     if skipped:
@@ -295,7 +294,6 @@ def cmd_bench(args) -> None:
     record = bench(device, epochs=args.epochs, recipe=args.recipe, target=args.target, quick=args.quick,
                    seed=args.seed, data_root=args.data_dir, seeds=args.seeds, progress=args.progress,
                    compiled=args.compile)
-    out.parent.mkdir(parents=True, exist_ok=True)
     payload = json.dumps(record, indent=1).encode() + b"\n"
     atomic_write(out, lambda f: f.write(payload))
     print(f"record saved in {out}")

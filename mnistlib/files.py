@@ -14,7 +14,9 @@ def _umask() -> int:
 
 
 def atomic_write(path: Path, write) -> None:
-    """Call ``write(binary_file)`` on a temporary file beside ``path``, then rename it over ``path``."""
+    """Call ``write(binary_file)`` on a temporary file beside ``path``, then rename it over ``path``
+    (its folder made first if it is missing)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:

@@ -112,7 +112,7 @@ def run_step(session: Session, recipe: str, seed: int | None = None, **overrides
 
 def with_reference_runs(session: Session, recipes: list[str]) -> dict[str, History]:
     """label -> history: the stored full-length run of each of ``recipes`` (it ships with the package),
-    and beside it this session's own run of it, if it made one, labelled as such. Raises ``UserError``
+    and beside it the notebook's own run of it, if it made one, labelled as such. Raises ``UserError``
     when the install lacks a stored run."""
     found = {}
     for name in recipes:

@@ -117,7 +117,6 @@ def load_finished(path: str | os.PathLike) -> History:
 
 
 def save_history(path: Path, history: History) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = json.dumps(history.to_dict(), indent=1).encode() + b"\n"
     atomic_write(path, lambda f: f.write(payload))
 
@@ -227,8 +226,9 @@ def check_writable(path: Path, what: str) -> None:
 # What every model.pt holds, with its type; ``read_checkpoint`` checks a checkpoint against this once.
 CHECKPOINT_FIELDS = {"recipe": str, "model": str, "params": int, "mean": float, "std": float, "epoch": int,
                      "state_dict": dict}
-# What resuming a run needs besides.
+# What resuming a run needs besides; inference reads the history too when it is there.
 RESUME_FIELDS = {"optimizer": dict, "rng": dict, "history": dict}
+OPTIONAL_FIELDS = {"history": dict}
 
 
 def _type_error(value, expected: type) -> str | None:
@@ -253,9 +253,8 @@ def check_checkpoint(checkpoint, path: Path, fields: dict) -> None:
     if missing:
         raise UserError(f"checkpoint {path} lacks {', '.join(missing)}: not a complete mnistlib checkpoint, which "
                         f"holds {', '.join(fields)}; give the model.pt (or the folder) a run wrote")
-    wrong = [f"{name} ({why})" for name, kind in fields.items() if (why := _type_error(checkpoint[name], kind))]
-    if "history" in checkpoint and "history" not in fields and (why := _type_error(checkpoint["history"], dict)):
-        wrong.append(f"history ({why})")  # optional for inference, but read when there
+    wrong = [f"{name} ({why})" for name, kind in {**OPTIONAL_FIELDS, **fields}.items()
+             if name in checkpoint and (why := _type_error(checkpoint[name], kind))]
     if not wrong and checkpoint["std"] <= 0:
         wrong.append(f"std ({checkpoint['std']}, not above 0)")
     if not wrong and checkpoint["model"] not in MODELS:
