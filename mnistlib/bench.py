@@ -29,7 +29,7 @@ from .data import FILES
 from .devices import describe_device
 from .errors import one_line
 from .graphs import COMPILE_SCOPES
-from .models import build_model
+from .models import BatchNorm2d, build_model
 from .progress import bar as progress_bar
 from .recipes import DEFAULT_RECIPE, FAST_RECIPE, Recipe, get_recipe
 from .records import History
@@ -122,15 +122,17 @@ class CpuOption:
 
     name: str
     channels_last: bool = False
+    bn_all_threads: bool = False  # PyTorch's batch norm on all threads everywhere (``models.BatchNorm2d``)
     bf16: bool = False  # autocast to bfloat16
     compiled: bool = False  # torch.compile of the step's forward side (default mode)
-    threads: int | None = None  # None: torch's choice
+    threads: int | None = None  # None: the process's thread count
     test_batch: int | None = None  # None: analysis.EVAL_BATCH
 
 
 # Each against the first, the eager step in PyTorch's default layout (NCHW, fp32).
 CPU_OPTIONS = [
     CpuOption("eager, NCHW, fp32"),
+    CpuOption("channels-last, batch norm on all threads", channels_last=True, bn_all_threads=True),
     CpuOption("channels-last (the default)", channels_last=True),
     CpuOption("bf16 autocast", bf16=True),
     CpuOption("channels-last + bf16 autocast", channels_last=True, bf16=True),
@@ -140,18 +142,32 @@ CPU_OPTIONS = [
 ]
 
 
-def time_cpu_option(option: CpuOption, recipe: Recipe, data: mnist_data.MNIST) -> dict:
-    """Seconds of one training step (batch ``recipe.batch_size``; the median of blocked runs by
-    ``torch.utils.benchmark.Timer``) and of one test pass over ``data.test``, run as ``option`` says."""
-    from torch.utils.benchmark import Timer
-
+@contextmanager
+def cpu_settings(option: CpuOption):
+    """The thread count and test-pass batch of ``option`` inside the block; both restored after."""
     from . import analysis
 
+    threads_before, batch_before = torch.get_num_threads(), analysis.EVAL_BATCH["cpu"]
+    torch.set_num_threads(option.threads or threads_before)
+    analysis.EVAL_BATCH["cpu"] = option.test_batch or batch_before
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads_before)
+        analysis.EVAL_BATCH["cpu"] = batch_before
+
+
+def cpu_option_runner(option: CpuOption, recipe: Recipe, data: mnist_data.MNIST):
+    """``(train_step, test_pass)`` of step 4's model run as ``option`` says, warmed up (and compiled): one
+    training step on a batch of ``recipe.batch_size``, one pass over ``data.test``."""
     torch.manual_seed(0)
     model = build_model(recipe.model)
     optimizer = make_optimizer(model, recipe)
     if option.channels_last:
         to_channels_last(model, optimizer)
+    for module in model.modules():
+        if isinstance(module, BatchNorm2d):
+            module.all_threads = option.bn_all_threads
     augment = augmentation(recipe, data)
     forward = torch.compile(batch_loss, dynamic=False) if option.compiled else batch_loss
     images, labels = data.train.images[: recipe.batch_size], data.train.labels[: recipe.batch_size]
@@ -168,30 +184,44 @@ def time_cpu_option(option: CpuOption, recipe: Recipe, data: mnist_data.MNIST) -
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=option.bf16):
             evaluate(model, data.test)
 
-    threads_before, batch_before = torch.get_num_threads(), analysis.EVAL_BATCH["cpu"]
-    torch.set_num_threads(option.threads or threads_before)
-    analysis.EVAL_BATCH["cpu"] = option.test_batch or batch_before
-    try:
-        for _ in range(3):  # warm-up (and compilation)
+    with cpu_settings(option):
+        for _ in range(3):
             train_step()
-        step_s = Timer("train_step()", globals={"train_step": train_step}).blocked_autorange(min_run_time=2).median
-        test_s = Timer("test_pass()", globals={"test_pass": test_pass}).timeit(2).median
-    finally:
-        torch.set_num_threads(threads_before)
-        analysis.EVAL_BATCH["cpu"] = batch_before
-    return {"option": option.name, "step_seconds": round(step_s, 5), "test_pass_seconds": round(test_s, 3)}
+    return train_step, test_pass
 
 
-def cpu_options(recipe: Recipe, data: mnist_data.MNIST, log=print) -> list[dict]:
-    """Each of ``CPU_OPTIONS`` timed once on the CPU, with its ratios to the first; an option that fails
-    (``torch.compile`` without a C++ compiler, say) is a row that says so."""
+def cpu_options(recipe: Recipe, data: mnist_data.MNIST, log=print, rounds: int = 5, steps: int = 10) -> list[dict]:
+    """Each of ``CPU_OPTIONS`` timed on the CPU, with its ratios to the first.
+
+    The options take turns: each round times ``steps`` training steps and one test pass of every
+    option in a row, and an option's figures are the medians over ``rounds`` rounds, so a machine
+    that slows down or speeds up meanwhile moves every option alike. An option that fails
+    (``torch.compile`` without a C++ compiler, say) is a row that says so.
+    """
     from .results import cpu_options_table
 
-    rows = [attempt(lambda option=option: time_cpu_option(option, recipe, data), option.name, log, key="option")
-            for option in CPU_OPTIONS]
+    rows = {option: attempt(lambda option=option: {"runner": cpu_option_runner(option, recipe, data)}, option.name,
+                            log, key="option") for option in CPU_OPTIONS}
+    runners = {option: row.pop("runner") for option, row in rows.items() if "runner" in row}
+    times = {option: ([], []) for option in runners}
+    for _ in range(rounds):
+        for option, (train_step, test_pass) in runners.items():
+            with cpu_settings(option):
+                start = time.perf_counter()
+                for _ in range(steps):
+                    train_step()
+                middle = time.perf_counter()
+                test_pass()
+                end = time.perf_counter()
+            times[option][0].append((middle - start) / steps)
+            times[option][1].append(end - middle)
+    for option, (step_s, test_s) in times.items():
+        rows[option] = {"option": option.name, "step_seconds": round(statistics.median(step_s), 5),
+                        "test_pass_seconds": round(statistics.median(test_s), 3)}
+    rows = [rows[option] for option in CPU_OPTIONS]
     base = rows[0]
     for row in rows:
-        if "error" not in row:
+        if "error" not in row and "error" not in base:
             row["step_speedup"] = round(base["step_seconds"] / row["step_seconds"], 3)
             row["test_pass_speedup"] = round(base["test_pass_seconds"] / row["test_pass_seconds"], 3)
     log("\n" + "\n".join(cpu_options_table(rows)))
@@ -392,7 +422,7 @@ def bench(device: torch.device, epochs: int = 1, recipe: str = FAST_RECIPE, targ
     if failed:
         record["failed_pipelines"] = failed
     if not cuda:
-        record["cpu_options"] = cpu_options(step4, data, log)
+        record["cpu_options"] = cpu_options(step4, data, log, rounds=2 if quick else 5)
     # The compiled full run and time-to-target runs use the fastest compile scope that worked here.
     scope = fastest_compile_scope(rows) if cuda and compiled else None
     if scope is not None:

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from mnistlib.errors import UserError
-from mnistlib.models import MODELS, build_model, count_parameters
+from mnistlib.models import CPU_VECTOR_FLOATS, MODELS, build_model, count_parameters
 from mnistlib.summary import receptive_fields, summary
 
 EXPECTED_PARAMETERS = {"base_relu_output": 6_379_786, "base": 6_379_786, "slim": 12_352, "final": 12_400,
@@ -80,3 +80,69 @@ def test_cpu_dropout_drops_at_its_rate_and_rescales():
     assert torch.equal(layer(x), y)  # the same seed gives the same mask
     assert not torch.equal(layer(x), y)  # the next call draws a new one
     assert torch.equal(layer.eval()(x), x)
+
+
+def test_cpu_dropout_draws_the_same_mask_in_either_memory_layout():
+    from mnistlib.models import Dropout
+
+    layer = Dropout(0.1)
+    x = torch.randn(4, 8, 6, 6)
+    torch.manual_seed(0)
+    y = layer(x)
+    torch.manual_seed(0)
+    y_cl = layer(x.contiguous(memory_format=torch.channels_last))
+    assert y_cl.is_contiguous(memory_format=torch.channels_last) and torch.equal(y_cl, y)
+
+
+def batch_norm_step(layer, x, grad):
+    """Output, input/weight/bias gradients and running statistics of one training step of ``layer``."""
+    x = x.clone().requires_grad_()
+    out = layer(x)
+    out.backward(grad)
+    return [out, x.grad, layer.weight.grad, layer.bias.grad, layer.running_mean, layer.running_var]
+
+
+def test_one_thread_batch_norm_is_pytorchs_own_on_one_thread():
+    """Where it runs, the one-thread path gives what ``nn.BatchNorm2d`` gives on one thread, bit for bit."""
+    from mnistlib.models import BatchNorm2d, one_thread
+
+    torch.manual_seed(0)
+    x = torch.randn(16, 12, 10, 10).contiguous(memory_format=torch.channels_last) * 3 + 1
+    grad = torch.randn(16, 12, 10, 10).contiguous(memory_format=torch.channels_last)
+    ours, theirs = BatchNorm2d(12), torch.nn.BatchNorm2d(12)
+    for layer in ours, theirs:
+        layer.weight.data = torch.linspace(0.5, 1.5, 12)
+        layer.bias.data = torch.linspace(-1, 1, 12)
+    threads = torch.get_num_threads()
+    with one_thread():
+        assert torch.get_num_threads() == 1
+        expected = batch_norm_step(theirs, x, grad)
+    assert torch.get_num_threads() == threads
+    torch.set_num_threads(2)
+    try:
+        got = batch_norm_step(ours, x, grad)
+        assert torch.get_num_threads() == 2  # restored after the forward and the backward pass
+    finally:
+        torch.set_num_threads(threads)
+    assert ours.num_batches_tracked.item() == 1
+    if CPU_VECTOR_FLOATS is not None:  # the one-thread path ran: 12 channels fill no AVX2 or AVX-512 vector
+        assert all(torch.equal(a, b) for a, b in zip(got, expected, strict=True))
+    else:
+        assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(got, expected, strict=True))
+
+
+@pytest.mark.skipif(CPU_VECTOR_FLOATS is None, reason="one-thread batch norm is measured on AVX2/AVX-512 CPUs only")
+def test_batch_norm_takes_one_thread_only_where_pytorchs_kernel_does_not_vectorize(monkeypatch):
+    from mnistlib import models
+
+    calls = []
+    monkeypatch.setattr(models._OneThreadBatchNorm, "apply", lambda *args: calls.append(args) or args[0])
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    channels_last = torch.channels_last
+    models.BatchNorm2d(12).train()(torch.randn(2, 12, 4, 4).contiguous(memory_format=channels_last))
+    assert len(calls) == 1
+    models.BatchNorm2d(12).train()(torch.randn(2, 12, 4, 4))  # NCHW: PyTorch's own path
+    models.BatchNorm2d(CPU_VECTOR_FLOATS).train()(torch.randn(2, CPU_VECTOR_FLOATS, 4, 4).contiguous(
+        memory_format=channels_last))  # whole vectors
+    models.BatchNorm2d(12).eval()(torch.randn(2, 12, 4, 4).contiguous(memory_format=channels_last))
+    assert len(calls) == 1
