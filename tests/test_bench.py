@@ -4,6 +4,7 @@ import gzip
 import importlib.util
 import json
 import re
+import time
 
 import pytest
 import torch
@@ -83,6 +84,35 @@ def test_a_pipeline_that_fails_is_recorded_and_the_fastest_working_scope_is_used
     assert bench.fastest_compile_scope(rows) == "model"
     assert bench.fastest_compile_scope(rows + [{"pipeline": step, "seconds_per_epoch": 0.25}]) == "step"
     assert bench.fastest_compile_scope(rows[:1]) is None
+
+
+def test_cpu_options_run_on_the_threads_they_name_in_turns_and_a_failing_one_is_a_row(monkeypatch):
+    """Each option's steps run on the process's threads unless it names others, the options take
+    turns round by round, and one that cannot be built is recorded as failed."""
+    calls = []
+
+    def runner(option, recipe, data):
+        if option.compiled:
+            raise RuntimeError("no C++ compiler")
+        def step():
+            calls.append((option.name, torch.get_num_threads()))
+            time.sleep(0.001)
+
+        return step, lambda: time.sleep(0.01)
+
+    monkeypatch.setattr(bench, "cpu_option_runner", runner)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        rows = bench.cpu_options(None, None, log=lambda line: None, rounds=2, steps=1)
+    finally:
+        torch.set_num_threads(threads)
+    working = [o for o in bench.CPU_OPTIONS if not o.compiled]
+    assert calls == 2 * [(o.name, o.threads or 2) for o in working]
+    assert [row["option"] for row in rows] == [o.name for o in bench.CPU_OPTIONS]
+    failed = [row for row in rows if "error" in row]
+    assert failed == [{"option": "torch.compile (default mode)", "error": "RuntimeError: no C++ compiler"}]
+    assert rows[0]["step_speedup"] == 1.0
 
 
 def test_time_to_target_not_reached():
