@@ -70,8 +70,9 @@ class Dropout(nn.Dropout):
         return x * keep.to(torch.float32).mul_(1 / (1 - self.p)).to(x.dtype)
 
 
-# Floats in one vector register of this CPU as PyTorch's kernels use it; None where not measured.
-CPU_VECTOR_FLOATS = {"AVX512": 16, "AVX2": 8}.get(torch.backends.cpu.get_cpu_capability())
+# Floats per vector register in PyTorch's AVX-512 CPU kernels. One-thread batch norm (below) is measured on
+# AVX-512 CPUs only; on others (None) PyTorch's own path runs.
+CPU_VECTOR_FLOATS = 16 if torch.backends.cpu.get_cpu_capability() == "AVX512" else None
 
 
 @contextmanager
@@ -109,13 +110,15 @@ class _OneThreadBatchNorm(torch.autograd.Function):
 class BatchNorm2d(nn.BatchNorm2d):
     """``nn.BatchNorm2d`` that trains on one thread where PyTorch's multithreaded CPU kernel is slower.
 
-    PyTorch's CPU batch norm vectorizes a channels-last input across its channels; with a channel
-    count that is not a multiple of the floats in a vector register (16 with AVX-512), its training
-    pass ran slower on two threads than on one on this project's 2-core AVX-512 machine (8 channels
-    of 128 x 28 x 28: 3.8 against 3.1 ms forward and backward; 12 channels: 6.7 against 6.1 ms;
-    16 channels: 2.6 against 3.3 ms). There the same kernels run on one thread, so runs on one thread
-    give the same numbers bit for bit either way. Same parameters, buffers and state dict as
-    ``nn.BatchNorm2d``; everywhere else it is ``nn.BatchNorm2d``.
+    PyTorch's CPU batch norm works across a channels-last input's channels a vector register at a
+    time; with a channel count that is not a multiple of the register's floats (16 with AVX-512), its
+    training pass on two threads took longer than on one on this project's 2-core AVX-512 machine.
+    There (an AVX-512 CPU, more than one thread, a channels-last input in training mode) the same
+    kernels run on one thread, so one-thread runs give the same numbers bit for bit either way. The
+    benchmark times both paths (``python -m mnistlib bench --device cpu``: the rows "batch norm on
+    all threads"); for ``beyond_fast``'s model, whose first block has 12 channels, one thread made the
+    training step 1.25x faster. Same parameters, buffers and state dict as ``nn.BatchNorm2d``;
+    everywhere else it is ``nn.BatchNorm2d``.
     """
 
     all_threads = False  # True: always PyTorch's own path (the benchmark times both)

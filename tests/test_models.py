@@ -125,13 +125,13 @@ def test_one_thread_batch_norm_is_pytorchs_own_on_one_thread():
     finally:
         torch.set_num_threads(threads)
     assert ours.num_batches_tracked.item() == 1
-    if CPU_VECTOR_FLOATS is not None:  # the one-thread path ran: 12 channels fill no AVX2 or AVX-512 vector
+    if CPU_VECTOR_FLOATS is not None:  # the one-thread path ran: 12 channels fill no AVX-512 vector
         assert all(torch.equal(a, b) for a, b in zip(got, expected, strict=True))
     else:
         assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(got, expected, strict=True))
 
 
-@pytest.mark.skipif(CPU_VECTOR_FLOATS is None, reason="one-thread batch norm is measured on AVX2/AVX-512 CPUs only")
+@pytest.mark.skipif(CPU_VECTOR_FLOATS is None, reason="one-thread batch norm runs on AVX-512 CPUs only")
 def test_batch_norm_takes_one_thread_only_where_pytorchs_kernel_does_not_vectorize(monkeypatch):
     from mnistlib import models
 
