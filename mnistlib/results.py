@@ -167,7 +167,7 @@ def bench_tables(records: dict[str, dict]) -> list[str]:
     lines = ["| record | pipeline | s/epoch | images/s | speed-up |", "| --- | --- | --- | --- | --- |"]
     for label, record in records.items():
         lines += [f"| {label} | {row['pipeline']} | {row['seconds_per_epoch']:.3f} | {row['images_per_second']:,} | "
-                  f"{row['speedup']:.1f}x |" for row in record["pipelines"]]
+                  f"{row['speedup']:.2f}x |" for row in record["pipelines"]]
     runs = [(label, record[key]) for label, record in records.items() for key in ("full_run", "full_run_compiled")
             if key in record]
     if runs:
@@ -187,11 +187,13 @@ def bench_tables(records: dict[str, dict]) -> list[str]:
 
 
 def cpu_options_table(rows: list[dict]) -> list[str]:
-    """A CPU benchmark's option rows (``bench.cpu_options``): seconds and ratios to the eager NCHW step."""
+    """A CPU benchmark's option rows (``bench.cpu_options``): seconds, and ratios to their model's eager NCHW step."""
     lines = ["| CPU option | s/step | step vs eager NCHW fp32 | test pass (s) | vs eager NCHW fp32 |",
              "| --- | --- | --- | --- | --- |"]
     for r in rows:
         lines.append(f"| {r['option']} | failed: {r['error']} | | | |" if "error" in r else
+                     f"| {r['option']} | {r['step_seconds']:.4f} | | {r['test_pass_seconds']:.2f} | |"
+                     if "step_speedup" not in r else
                      f"| {r['option']} | {r['step_seconds']:.4f} | {r['step_speedup']:.2f}x | "
                      f"{r['test_pass_seconds']:.2f} | {r['test_pass_speedup']:.2f}x |")
     return lines
