@@ -70,14 +70,15 @@ class Dropout(nn.Dropout):
         return x * keep.to(torch.float32).mul_(1 / (1 - self.p)).to(x.dtype)
 
 
-# Floats per vector register in PyTorch's AVX-512 CPU kernels. One-thread batch norm (below) is measured on
-# AVX-512 CPUs only; on others (None) PyTorch's own path runs.
-CPU_VECTOR_FLOATS = 16 if torch.backends.cpu.get_cpu_capability() == "AVX512" else None
+# Floats per vector register in PyTorch's AVX-512 CPU kernels; None on other CPUs, where one-thread batch
+# norm (below) was not measured and PyTorch's own path runs.
+ONE_THREAD_BN_VECTOR_FLOATS = 16 if torch.backends.cpu.get_cpu_capability() == "AVX512" else None
 
 
 @contextmanager
-def one_thread():
-    """Run PyTorch's CPU kernels on one thread inside the block; the thread count is restored after."""
+def single_thread():
+    """PyTorch's CPU kernels on one thread inside the block; the thread count is restored after, also on an
+    error. The setting is the process's: not for blocks that other Python threads running torch overlap."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -91,7 +92,7 @@ class _OneThreadBatchNorm(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, running_mean, running_var, momentum: float, eps: float):
-        with one_thread():
+        with single_thread():
             out, mean, invstd = torch.ops.aten.native_batch_norm(x, weight, bias, running_mean, running_var,
                                                                  True, momentum, eps)
         ctx.save_for_backward(x, weight, mean, invstd)
@@ -101,7 +102,7 @@ class _OneThreadBatchNorm(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         x, weight, mean, invstd = ctx.saved_tensors
-        with one_thread():
+        with single_thread():
             grads = torch.ops.aten.native_batch_norm_backward(grad, x, weight, None, None, mean, invstd, True,
                                                               ctx.eps, list(ctx.needs_input_grad[:3]))
         return *grads, None, None, None, None
@@ -111,22 +112,25 @@ class BatchNorm2d(nn.BatchNorm2d):
     """``nn.BatchNorm2d`` that trains on one thread where PyTorch's multithreaded CPU kernel is slower.
 
     PyTorch's CPU batch norm works across a channels-last input's channels a vector register at a
-    time; with a channel count that is not a multiple of the register's floats (16 with AVX-512), its
-    training pass on two threads took longer than on one on this project's 2-core AVX-512 machine.
+    time. Timed alone on this project's 2-core AVX-512 machine, its training pass took longer on two
+    threads than on one with 8, 10, 12 and 24 channels, and less with 16: channel counts that are
+    not a multiple of the register's 16 floats, presumably for the remainder the vectors leave.
     There (an AVX-512 CPU, more than one thread, a channels-last input in training mode) the same
-    kernels run on one thread, so one-thread runs give the same numbers bit for bit either way. The
-    benchmark times both paths (``python -m mnistlib bench --device cpu``: the rows "batch norm on
-    all threads"); for ``beyond_fast``'s model, whose first block has 12 channels, one thread made the
-    training step 1.25x faster. Same parameters, buffers and state dict as ``nn.BatchNorm2d``;
-    everywhere else it is ``nn.BatchNorm2d``.
+    kernels run on one thread, so one-thread runs give the same numbers bit for bit either way; on
+    more threads a run follows another path of rounding than with PyTorch's own batch norm. The
+    benchmark times both (``python -m mnistlib bench --device cpu``: the rows "batch norm on all
+    threads"): one thread made the training step of ``beyond_fast``'s model (12 channels first, 24
+    in its second block) 1.25x faster. Same parameters, buffers and state dict as ``nn.BatchNorm2d``;
+    everywhere else, and for inputs with one value per channel, it is ``nn.BatchNorm2d``. The thread
+    count is the process's (``single_thread``).
     """
 
     all_threads = False  # True: always PyTorch's own path (the benchmark times both)
 
     def forward(self, x):
         if not (self.training and self.track_running_stats and x.device.type == "cpu" and not self.all_threads
-                and CPU_VECTOR_FLOATS and self.num_features % CPU_VECTOR_FLOATS
-                and x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last)
+                and ONE_THREAD_BN_VECTOR_FLOATS and self.num_features % ONE_THREAD_BN_VECTOR_FLOATS
+                and x.dim() == 4 and x.numel() > x.size(1) and x.is_contiguous(memory_format=torch.channels_last)
                 and torch.get_num_threads() > 1):
             return super().forward(x)
         self.num_batches_tracked.add_(1)

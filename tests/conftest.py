@@ -9,7 +9,6 @@ import threading
 from pathlib import Path
 
 import pytest
-import torch
 
 os.environ.setdefault("MPLBACKEND", "Agg")  # no screen in CI
 
@@ -130,7 +129,7 @@ def quick_run_dir(tmp_path_factory):
 @pytest.fixture
 def one_thread():
     """Torch on one CPU thread for the test (bit-exact comparisons depend on the thread count)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    from mnistlib.models import single_thread
+
+    with single_thread():
+        yield

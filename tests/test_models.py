@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from mnistlib.errors import UserError
-from mnistlib.models import CPU_VECTOR_FLOATS, MODELS, build_model, count_parameters
+from mnistlib.models import MODELS, ONE_THREAD_BN_VECTOR_FLOATS, build_model, count_parameters
 from mnistlib.summary import receptive_fields, summary
 
 EXPECTED_PARAMETERS = {"base_relu_output": 6_379_786, "base": 6_379_786, "slim": 12_352, "final": 12_400,
@@ -102,37 +102,56 @@ def batch_norm_step(layer, x, grad):
     return [out, x.grad, layer.weight.grad, layer.bias.grad, layer.running_mean, layer.running_var]
 
 
-def test_one_thread_batch_norm_is_pytorchs_own_on_one_thread():
-    """Where it runs, the one-thread path gives what ``nn.BatchNorm2d`` gives on one thread, bit for bit."""
-    from mnistlib.models import BatchNorm2d, one_thread
+@pytest.mark.parametrize("momentum", [0.1, None])  # None: running averages over all batches so far
+def test_one_thread_batch_norm_is_pytorchs_own_on_one_thread(momentum):
+    """Where it runs, the one-thread path gives what ``nn.BatchNorm2d`` gives on one thread, bit for bit,
+    over two training steps."""
+    from mnistlib.models import BatchNorm2d, single_thread
 
     torch.manual_seed(0)
-    x = torch.randn(16, 12, 10, 10).contiguous(memory_format=torch.channels_last) * 3 + 1
+    xs = [torch.randn(16, 12, 10, 10).contiguous(memory_format=torch.channels_last) * 3 + 1 for _ in range(2)]
     grad = torch.randn(16, 12, 10, 10).contiguous(memory_format=torch.channels_last)
-    ours, theirs = BatchNorm2d(12), torch.nn.BatchNorm2d(12)
+    ours, theirs = BatchNorm2d(12, momentum=momentum), torch.nn.BatchNorm2d(12, momentum=momentum)
     for layer in ours, theirs:
         layer.weight.data = torch.linspace(0.5, 1.5, 12)
         layer.bias.data = torch.linspace(-1, 1, 12)
     threads = torch.get_num_threads()
-    with one_thread():
+    with single_thread():
         assert torch.get_num_threads() == 1
-        expected = batch_norm_step(theirs, x, grad)
+        expected = [batch_norm_step(theirs, x, grad) for x in xs]
     assert torch.get_num_threads() == threads
     torch.set_num_threads(2)
     try:
-        got = batch_norm_step(ours, x, grad)
+        got = [batch_norm_step(ours, x, grad) for x in xs]
         assert torch.get_num_threads() == 2  # restored after the forward and the backward pass
     finally:
         torch.set_num_threads(threads)
-    assert ours.num_batches_tracked.item() == 1
-    if CPU_VECTOR_FLOATS is not None:  # the one-thread path ran: 12 channels fill no AVX-512 vector
-        assert all(torch.equal(a, b) for a, b in zip(got, expected, strict=True))
+    assert ours.num_batches_tracked.item() == 2
+    pairs = [(a, b) for step_got, step_expected in zip(got, expected, strict=True)
+             for a, b in zip(step_got, step_expected, strict=True)]
+    if ONE_THREAD_BN_VECTOR_FLOATS is not None:  # the one-thread path ran: 12 channels fill no AVX-512 vector
+        assert all(torch.equal(a, b) for a, b in pairs)
     else:
-        assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(got, expected, strict=True))
+        assert all(torch.allclose(a, b, atol=1e-5) for a, b in pairs)
 
 
-@pytest.mark.skipif(CPU_VECTOR_FLOATS is None, reason="one-thread batch norm runs on AVX-512 CPUs only")
-def test_batch_norm_takes_one_thread_only_where_pytorchs_kernel_does_not_vectorize(monkeypatch):
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_cpu_dropout_mask_is_keep_times_scale(dtype):
+    """The mask is the float32 keep * 1/(1-p) in the input's dtype: what the layer always multiplied by."""
+    from mnistlib.models import Dropout
+
+    x = torch.randn(4, 8, 6, 6).to(dtype)
+    torch.manual_seed(0)
+    y = Dropout(0.1)(x)
+    torch.manual_seed(0)
+    n = x.numel()
+    draws = torch.empty(-(-n // 4), dtype=torch.int64).random_(-(2**63), 2**63 - 1).view(torch.int16)[:n]
+    keep = draws.view(x.shape) >= round(0.1 * 65536) - 32768
+    assert y.dtype == dtype and torch.equal(y, x * (keep * (1 / 0.9)).to(dtype))
+
+
+@pytest.mark.skipif(ONE_THREAD_BN_VECTOR_FLOATS is None, reason="one-thread batch norm runs on AVX-512 CPUs only")
+def test_batch_norm_takes_one_thread_only_where_channels_do_not_fill_whole_vectors(monkeypatch):
     from mnistlib import models
 
     calls = []
@@ -142,7 +161,9 @@ def test_batch_norm_takes_one_thread_only_where_pytorchs_kernel_does_not_vectori
     models.BatchNorm2d(12).train()(torch.randn(2, 12, 4, 4).contiguous(memory_format=channels_last))
     assert len(calls) == 1
     models.BatchNorm2d(12).train()(torch.randn(2, 12, 4, 4))  # NCHW: PyTorch's own path
-    models.BatchNorm2d(CPU_VECTOR_FLOATS).train()(torch.randn(2, CPU_VECTOR_FLOATS, 4, 4).contiguous(
-        memory_format=channels_last))  # whole vectors
+    lanes = ONE_THREAD_BN_VECTOR_FLOATS
+    models.BatchNorm2d(lanes).train()(torch.randn(2, lanes, 4, 4).contiguous(memory_format=channels_last))  # whole
     models.BatchNorm2d(12).eval()(torch.randn(2, 12, 4, 4).contiguous(memory_format=channels_last))
+    with pytest.raises(ValueError, match="more than 1 value per channel"):  # PyTorch's own check
+        models.BatchNorm2d(12).train()(torch.randn(1, 12, 1, 1).contiguous(memory_format=channels_last))
     assert len(calls) == 1
