@@ -26,7 +26,7 @@ import torch
 
 from . import data as mnist_data
 from .data import FILES
-from .devices import describe_device
+from .devices import describe_device, torch_threads
 from .errors import one_line
 from .graphs import COMPILE_SCOPES
 from .models import BatchNorm2d, build_model
@@ -160,13 +160,12 @@ def cpu_settings(option: CpuOption):
     """The thread count and test-pass batch of ``option`` inside the block; both restored after."""
     from . import analysis
 
-    threads_before, batch_before = torch.get_num_threads(), analysis.EVAL_BATCH["cpu"]
-    torch.set_num_threads(option.threads or threads_before)
+    batch_before = analysis.EVAL_BATCH["cpu"]
     analysis.EVAL_BATCH["cpu"] = option.test_batch or batch_before
     try:
-        yield
+        with torch_threads(option.threads or torch.get_num_threads()):
+            yield
     finally:
-        torch.set_num_threads(threads_before)
         analysis.EVAL_BATCH["cpu"] = batch_before
 
 

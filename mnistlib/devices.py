@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
 
 from .errors import UserError
@@ -31,3 +33,15 @@ def describe_device(device: torch.device) -> str:
         return f"cuda ({torch.cuda.get_device_name(device)})"
     threads = torch.get_num_threads()
     return f"cpu ({threads} thread{'' if threads == 1 else 's'})"
+
+
+@contextmanager
+def torch_threads(threads: int):
+    """PyTorch's CPU kernels on ``threads`` threads inside the block; the count is restored after, also on
+    an error. The setting is the process's: not for blocks that other Python threads running torch overlap."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -5,11 +5,10 @@ Every model maps (N, 1, 28, 28) normalized images to (N, 10) logits; the loss ap
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import torch
 from torch import nn
 
+from .devices import torch_threads
 from .errors import UserError
 
 
@@ -75,24 +74,12 @@ class Dropout(nn.Dropout):
 ONE_THREAD_BN_VECTOR_FLOATS = 16 if torch.backends.cpu.get_cpu_capability() == "AVX512" else None
 
 
-@contextmanager
-def single_thread():
-    """PyTorch's CPU kernels on one thread inside the block; the thread count is restored after, also on an
-    error. The setting is the process's: not for blocks that other Python threads running torch overlap."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 class _OneThreadBatchNorm(torch.autograd.Function):
     """Batch norm in training mode, forward and backward, by PyTorch's own CPU kernels on one thread."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, running_mean, running_var, momentum: float, eps: float):
-        with single_thread():
+        with torch_threads(1):
             out, mean, invstd = torch.ops.aten.native_batch_norm(x, weight, bias, running_mean, running_var,
                                                                  True, momentum, eps)
         ctx.save_for_backward(x, weight, mean, invstd)
@@ -102,7 +89,7 @@ class _OneThreadBatchNorm(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         x, weight, mean, invstd = ctx.saved_tensors
-        with single_thread():
+        with torch_threads(1):
             grads = torch.ops.aten.native_batch_norm_backward(grad, x, weight, None, None, mean, invstd, True,
                                                               ctx.eps, list(ctx.needs_input_grad[:3]))
         return *grads, None, None, None, None
@@ -122,7 +109,7 @@ class BatchNorm2d(nn.BatchNorm2d):
     threads"): one thread made the training step of ``beyond_fast``'s model (12 channels first, 24
     in its second block) 1.25x faster. Same parameters, buffers and state dict as ``nn.BatchNorm2d``;
     everywhere else, and for inputs with one value per channel, it is ``nn.BatchNorm2d``. The thread
-    count is the process's (``single_thread``).
+    count is the process's (``devices.torch_threads``).
     """
 
     all_threads = False  # True: always PyTorch's own path (the benchmark times both)

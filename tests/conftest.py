@@ -129,7 +129,7 @@ def quick_run_dir(tmp_path_factory):
 @pytest.fixture
 def one_thread():
     """Torch on one CPU thread for the test (bit-exact comparisons depend on the thread count)."""
-    from mnistlib.models import single_thread
+    from mnistlib.devices import torch_threads
 
-    with single_thread():
+    with torch_threads(1):
         yield

@@ -29,17 +29,14 @@ KEYS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr")
 def golden_run(data_root=None) -> dict:
     from mnistlib import data as mnist_data
     from mnistlib import training
+    from mnistlib.devices import torch_threads
     from mnistlib.recipes import get_recipe
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         data = mnist_data.load("cpu", data_root, train_size=6_400)
         data = dataclasses.replace(data, test=mnist_data.Split(data.test.images[:2000], data.test.labels[:2000]))
         model, history = training.train(get_recipe("step4_final"), seed=0, epochs=4, quick=False, device="cpu",
                                         data=data, progress=False, log=lambda line: None)
-    finally:
-        torch.set_num_threads(threads)
     # The rounded records could hide a change in the last bits; the weights' sum in float64 cannot.
     weights = sum(v.double().sum().item() for v in model.state_dict().values() if v.is_floating_point())
     return {"torch": torch.__version__, "epochs": [{k: e[k] for k in KEYS} for e in history.epochs],

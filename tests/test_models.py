@@ -106,7 +106,8 @@ def batch_norm_step(layer, x, grad):
 def test_one_thread_batch_norm_is_pytorchs_own_on_one_thread(momentum):
     """Where it runs, the one-thread path gives what ``nn.BatchNorm2d`` gives on one thread, bit for bit,
     over two training steps."""
-    from mnistlib.models import BatchNorm2d, single_thread
+    from mnistlib.devices import torch_threads
+    from mnistlib.models import BatchNorm2d
 
     torch.manual_seed(0)
     xs = [torch.randn(16, 12, 10, 10).contiguous(memory_format=torch.channels_last) * 3 + 1 for _ in range(2)]
@@ -116,7 +117,7 @@ def test_one_thread_batch_norm_is_pytorchs_own_on_one_thread(momentum):
         layer.weight.data = torch.linspace(0.5, 1.5, 12)
         layer.bias.data = torch.linspace(-1, 1, 12)
     threads = torch.get_num_threads()
-    with single_thread():
+    with torch_threads(1):
         assert torch.get_num_threads() == 1
         expected = [batch_norm_step(theirs, x, grad) for x in xs]
     assert torch.get_num_threads() == threads
