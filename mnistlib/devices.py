@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import platform
 from contextlib import contextmanager
+from pathlib import Path
 
 import torch
 
@@ -33,6 +35,26 @@ def describe_device(device: torch.device) -> str:
         return f"cuda ({torch.cuda.get_device_name(device)})"
     threads = torch.get_num_threads()
     return f"cpu ({threads} thread{'' if threads == 1 else 's'})"
+
+
+def cpu_model() -> str:
+    """The CPU's model name as the operating system reports it (Linux: the first ``model name`` of
+    /proc/cpuinfo, e.g. "AMD EPYC"; elsewhere ``platform.processor()``), or "unknown CPU"."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and ":" in line:
+                return line.split(":", 1)[1].strip() or "unknown CPU"
+    except OSError:
+        pass
+    return platform.processor().strip() or "unknown CPU"
+
+
+def cpu_kind() -> tuple[str, str]:
+    """What a CPU run's last bits depend on besides PyTorch's version and the thread count: the vector
+    instructions PyTorch's kernels use here (``torch.backends.cpu.get_cpu_capability()``: "AVX512", "AVX2",
+    "DEFAULT", ...; ``ATEN_CPU_CAPABILITY`` can lower it) and the CPU's model (``cpu_model``), whose
+    cache sizes set how oneDNN's convolutions split their sums."""
+    return torch.backends.cpu.get_cpu_capability(), cpu_model()
 
 
 @contextmanager
