@@ -1,10 +1,28 @@
-"""Atomic file writes: a reader (or a crash) never sees half a file."""
+"""Atomic file writes: a reader (or a crash, or a full disk) never sees half a file."""
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
+
+from .errors import UserError
+
+
+class WriteError(UserError):
+    """A file could not be written (``path``), for the operating system's ``reason``: a full disk, a file
+    larger than the process may write, no permission. The file at ``path`` is as it was before. The
+    message is ``cannot write <path> (<reason>)``, then ``: <then>`` (what was kept, what to do) if given."""
+
+    def __init__(self, path: Path, reason: str, then: str = "", errno: int | None = None):
+        super().__init__(f"cannot write {path} ({reason})" + (f": {then}" if then else ""))
+        self.path, self.reason, self.errno = path, reason, errno
+
+    @property
+    def fix(self) -> str:
+        """What frees the way for a new try, in a few words."""
+        return "free space" if self.errno in (errno.ENOSPC, errno.EDQUOT) else "fix that"
 
 
 def _umask() -> int:
@@ -13,15 +31,38 @@ def _umask() -> int:
     return mask
 
 
+def os_error(error: BaseException) -> OSError | None:
+    """``error`` itself if it is an ``OSError``, else the first one it was raised from or while handling
+    (``torch.save`` turns a failed write into a ``RuntimeError`` that hides the ``OSError``), else None."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, OSError):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
 def atomic_write(path: Path, write) -> None:
     """Call ``write(binary_file)`` on a temporary file beside ``path``, then rename it over ``path``
-    (its folder made first if it is missing)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    (its folder made first if it is missing).
+
+    Raises ``WriteError`` (a ``UserError``) naming ``path`` and the reason when the operating system
+    refuses any part of it, also when ``write`` fails midway: ``path`` is then left as it was and the
+    temporary file is removed. Any other error of ``write`` propagates as it is.
+    """
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             write(f)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would surprise whoever reads the run later
         os.replace(tmp, path)
+    except Exception as exc:
+        if (cause := os_error(exc)) is None:
+            raise
+        raise WriteError(path, cause.strerror or str(cause), errno=cause.errno) from exc
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)

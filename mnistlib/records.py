@@ -22,7 +22,7 @@ import torch
 
 from .devices import resolve_device
 from .errors import UserError, one_line
-from .files import atomic_write
+from .files import WriteError, atomic_write
 from .models import MODELS, build_model
 
 HISTORY_FILE = "history.json"
@@ -136,7 +136,11 @@ def set_rng_state(state: dict, device: torch.device) -> None:
 
 def save_run(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, history: History,
              mean: float, std: float) -> None:
-    """Write ``model.pt`` (weights, optimizer, RNG, history) and then ``history.json``, each whole or not at all."""
+    """Write ``model.pt`` (weights, optimizer, RNG, history) and then ``history.json``, each whole or not at all.
+
+    Raises ``WriteError`` (a ``UserError``) when either cannot be written (a full disk, say), naming the
+    reason and which epoch the folder still holds whole; a run stopped by it can be resumed from there.
+    """
     device = next(model.parameters()).device
     checkpoint = {
         "recipe": history.recipe,
@@ -150,8 +154,18 @@ def save_run(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optim
         "rng": rng_state(device),
         "history": history.to_dict(),
     }
-    atomic_write(run_dir / CHECKPOINT_FILE, lambda f: torch.save(checkpoint, f))
-    save_history(run_dir / HISTORY_FILE, history)
+    epoch = len(history.epochs)
+    try:
+        atomic_write(run_dir / CHECKPOINT_FILE, lambda f: torch.save(checkpoint, f))
+    except WriteError as exc:
+        kept = (f"epoch {epoch - 1} is saved there; {exc.fix}, then continue with: python -m mnistlib train "
+                f"--resume {run_dir}") if epoch > 1 else f"no epoch was saved; {exc.fix}, then start the run again"
+        raise WriteError(exc.path, exc.reason, kept, exc.errno) from exc
+    try:
+        save_history(run_dir / HISTORY_FILE, history)
+    except WriteError as exc:
+        raise WriteError(exc.path, exc.reason, f"epoch {epoch} is saved in {CHECKPOINT_FILE}; {exc.fix}, then "
+                         f"continue with: python -m mnistlib train --resume {run_dir}", exc.errno) from exc
 
 
 def _to_cpu(value):

@@ -2,6 +2,8 @@
 and run folders that one run at a time can write."""
 
 import dataclasses
+import errno
+import resource
 import signal
 import subprocess
 import sys
@@ -13,6 +15,7 @@ from conftest import ROOT, assert_user_error, cli_env, mnistlib
 from mnistlib import data as mnist_data
 from mnistlib import records, training
 from mnistlib.errors import UserError
+from mnistlib.files import WriteError, atomic_write
 from mnistlib.recipes import get_recipe
 
 SMALL_RECIPE = dataclasses.replace(get_recipe("step4_final"), epochs=1)
@@ -187,3 +190,71 @@ def test_a_history_file_that_is_missing_or_not_json_is_named(tmp_path):
     (tmp_path / "history.json").write_text("[1, 2]")
     with pytest.raises(UserError, match=r"is not a run history \(it holds a JSON list\)"):
         records.History.load(tmp_path)
+
+
+def test_a_write_failing_midway_leaves_the_previous_file_whole(tmp_path):
+    path = tmp_path / "model.pt"
+    path.write_bytes(b"epoch 1, whole")
+
+    def half_then_full(f):
+        f.write(b"epoch 2, ha")
+        f.flush()
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(WriteError) as error:
+        atomic_write(path, half_then_full)
+    assert str(error.value) == f"cannot write {path} (No space left on device)"
+    assert path.read_bytes() == b"epoch 1, whole"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]  # no temporary file left
+
+
+class FullDisk:
+    """A binary file that takes ``room`` more bytes, then fails as a full disk does."""
+
+    def __init__(self, f, room: int):
+        self.f, self.room = f, room
+
+    def write(self, data) -> int:
+        if len(data) > self.room:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self.room -= len(data)
+        return self.f.write(data)
+
+    def flush(self):
+        self.f.flush()
+
+
+def test_a_full_disk_while_saving_keeps_the_last_good_epoch_and_says_how_to_go_on(small_data, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    real_save, saves = torch.save, []
+
+    def save(obj, f, **kwargs):  # the second epoch's model.pt meets a full disk after 10 kB
+        saves.append(1)
+        return real_save(obj, FullDisk(f, 10_000) if len(saves) == 2 else f, **kwargs)
+
+    monkeypatch.setattr(torch, "save", save)
+    with pytest.raises(WriteError) as error:
+        training.train(dataclasses.replace(SMALL_RECIPE, epochs=2), data=small_data, device="cpu", out=out,
+                       progress=False, log=lambda line: None)
+    monkeypatch.undo()
+    assert str(error.value) == (f"cannot write {out / 'model.pt'} (No space left on device): epoch 1 is saved there; "
+                                f"free space, then continue with: python -m mnistlib train --resume {out}")
+    assert records.read_checkpoint(out, resuming=True)["epoch"] == 1  # whole, and what resuming needs
+    assert len(records.History.load(out).epochs) == 1
+    assert sorted(p.name for p in out.iterdir()) == ["history.json", "model.pt"]  # no lock, no temporary file
+
+
+def test_a_file_size_limit_on_the_command_line_is_one_line_and_leaves_no_folder(tmp_path):
+    """A process may write files of at most ``RLIMIT_FSIZE`` bytes (Python ignores SIGXFSZ, so a larger
+    write fails with EFBIG): the first model.pt cannot be written."""
+    out = tmp_path / "run"
+
+    def limit_file_size():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+    result = subprocess.run([sys.executable, "-m", "mnistlib", "train", "--quick", "--recipe", "step2_slim",
+                             "--device", "cpu", "--no-progress", "--out", str(out)], cwd=ROOT, env=cli_env(),
+                            capture_output=True, text=True, preexec_fn=limit_file_size)
+    assert_user_error(result, f"cannot write {out / 'model.pt'} (File too large): no epoch was saved; fix that, "
+                              "then start the run again")
+    assert not out.exists()
