@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import UserError
-from .files import atomic_write
+from .files import WriteError, atomic_write
 
 ENV_VAR = "MNISTLIB_DATA"
 
@@ -51,11 +51,38 @@ TEST_FILES = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 MIRRORS = ["https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"]
 
 
+def shown(path: str | os.PathLike) -> str:
+    """``path`` as a message shows it: as it is, or quoted with escapes (``'data\\r'``) when it holds a
+    character that would not show, such as the carriage return of a line read from a Windows text file."""
+    text = str(path)
+    return text if text.isprintable() else repr(text)
+
+
+CONTROL_AND_SPACE = "".join(map(chr, range(33))) + "\x7f"  # ASCII control characters and the space
+_stripped: set[str] = set()
+
+
 def data_root(root: str | os.PathLike | None = None) -> Path:
-    """The data root: the argument, else $MNISTLIB_DATA, else ~/.cache/mnistlib (a path, not checked)."""
-    if root is None:
-        root = os.environ.get(ENV_VAR) or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mnistlib"
-    return Path(root).expanduser()
+    """The data root: the argument, else $MNISTLIB_DATA, else ~/.cache/mnistlib (a path, not checked).
+
+    Whitespace and control characters around it (a line ending read with the value from an ``.env``
+    file written on Windows, a space pasted with it) are removed, and that is said once per process:
+    no folder name ends in a carriage return on purpose.
+    """
+    origin = "the data folder"
+    if root is None and os.environ.get(ENV_VAR):
+        root, origin = os.environ[ENV_VAR], f"${ENV_VAR}"
+    elif root is None:
+        root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mnistlib"
+    text = str(root)
+    clean = text.strip(CONTROL_AND_SPACE).strip()
+    if clean != text and clean:
+        if text not in _stripped:
+            _stripped.add(text)
+            print(f"{origin} is {shown(text)}: using {clean!r}, without the whitespace or control characters "
+                  "around it")
+        text = clean
+    return Path(text).expanduser()
 
 
 def file_names(name: str) -> list[str]:
@@ -66,8 +93,26 @@ def file_names(name: str) -> list[str]:
 
 
 def find_file(raw: Path, name: str) -> Path | None:
-    """The file ``name`` in the folder ``raw`` under any of its ``file_names``, or None."""
-    return next((raw / n for n in file_names(name) if (raw / n).is_file()), None)
+    """The file ``name`` in the folder ``raw`` under any of its ``file_names``, or None if none is there.
+
+    Raises ``UserError`` when none is a readable file but one of the names is taken by something else: a
+    symbolic link to nothing, a folder, a device or pipe. Such an entry is named, never reported as
+    missing, and so never replaced by a download.
+    """
+    paths = [raw / n for n in file_names(name)]
+    if found := next((p for p in paths if p.is_file()), None):
+        return found
+    for path in paths:
+        if path.is_symlink() and not path.exists():
+            raise UserError(f"{shown(path)} is a symbolic link to {shown(os.readlink(path))}, which does not exist: "
+                            "point the link at the MNIST file, or remove it to have the file downloaded")
+        if path.is_dir():
+            raise UserError(f"{shown(path)} is a folder, not the MNIST file of that name: move it away, or put "
+                            f"{name}.gz in {shown(raw)}")
+        if path.exists():
+            raise UserError(f"{shown(path)} is not a regular file (a device, pipe or socket): remove it, or put "
+                            f"{name}.gz in {shown(raw)}")
+    return None
 
 
 def raw_candidates(root: Path) -> list[Path]:
@@ -108,23 +153,51 @@ def read_idx(path: Path, spec: IdxFile) -> torch.Tensor:
     that fails."""
     try:
         data = path.read_bytes()
-        if path.suffix == ".gz":
+    except OSError as exc:
+        raise UserError(f"cannot read the MNIST file {shown(path)} ({exc.strerror or exc})") from None
+    compressed = data[:2] == GZIP_MAGIC
+    if compressed != (path.suffix == ".gz"):
+        raise UserError(_misnamed(path, data, compressed))
+    try:
+        if compressed:
             data = gzip.decompress(data)
     except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
-        raise UserError(f"corrupt MNIST file {path}: cannot read it ({exc})") from None
+        raise UserError(f"corrupt MNIST file {shown(path)}: cannot read it ({exc})") from None
     header = 4 * (1 + len(spec.shape))
     if len(data) < header:
-        raise UserError(f"corrupt MNIST file {path}: {len(data)} bytes, too short for an idx header")
+        raise UserError(f"corrupt MNIST file {shown(path)}: {len(data)} bytes, too short for an idx header")
     magic, *dims = struct.unpack(f">{1 + len(spec.shape)}I", data[:header])
     if magic != spec.magic or tuple(dims) != spec.shape:
-        raise UserError(f"corrupt MNIST file {path}: idx header {magic} {dims}, expected {spec.magic} "
-                        f"{list(spec.shape)} (another file under this name?)")
+        other = next((name for name, f in FILES.items() if _idx_header(f) == data[:4 * (1 + len(f.shape))]), None)
+        what = f"it holds {other} (by its idx header)" if other else "another file under this name?"
+        raise UserError(f"corrupt MNIST file {shown(path)}: idx header {magic} {dims}, expected {spec.magic} "
+                        f"{list(spec.shape)} ({what})")
     if len(data) != spec.size:
         raise UserError(f"corrupt MNIST file {path}: {len(data)} bytes, expected {spec.size} (truncated?)")
     digest = hashlib.md5(data).hexdigest()
     if digest != spec.md5:
         raise UserError(f"corrupt MNIST file {path}: MD5 {digest}, expected {spec.md5}")
     return torch.frombuffer(bytearray(data[header:]), dtype=torch.uint8).reshape(spec.shape)
+
+
+GZIP_MAGIC = b"\x1f\x8b"  # the first two bytes of every gzip file (RFC 1952)
+
+
+def _idx_header(spec: IdxFile) -> bytes:
+    return struct.pack(f">{1 + len(spec.shape)}I", spec.magic, *spec.shape)
+
+
+def _misnamed(path: Path, data: bytes, compressed: bool) -> str:
+    """Why the file at ``path``, holding ``data``, is not what its name says (gzip-compressed or plain)."""
+    if compressed:
+        return f"{shown(path)} is gzip-compressed, though its name has no .gz: rename it to {path.name}.gz"
+    if any(data.startswith(_idx_header(f)) for f in FILES.values()):
+        return (f"{shown(path)} is not gzip-compressed, though its name ends in .gz (it holds a plain idx file): "
+                f"rename it to {path.stem}")
+    web = data[:64].lstrip().lower().startswith((b"<!doctype html", b"<html"))
+    held = "it holds a web page, an error page saved in its place?" if web else f"it starts with {data[:8]!r}"
+    return (f"{shown(path)} is not gzip-compressed, though its name ends in .gz ({held}): remove it to have it "
+            "downloaded")
 
 
 def _why(error: Exception) -> str:
@@ -140,9 +213,20 @@ class DownloadFailed(Exception):
     """No mirror gave a file; the message says what each one answered."""
 
 
+def _existing_folder(path: Path) -> Path:
+    """``path`` if it is there, else the nearest folder above it that is."""
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return path
+
+
 def _download(raw: Path, names: list[str]) -> None:
     """Fetch ``<name>.gz`` of each of ``names`` from the first mirror that has it (torchvision's
     ``download_url``) into ``raw``; each file appears there whole and verified, or not at all.
+
+    Files are fetched into a temporary folder in the nearest existing folder of ``raw`` (which also shows
+    it can be written, before any download); ``raw`` itself is made only when the first verified file
+    is moved into it, so a failed download leaves no folder behind.
 
     Raises ``UserError`` when ``raw`` cannot be written (checked before any download) or a downloaded
     file cannot be stored there, and ``DownloadFailed`` when no mirror gave a file.
@@ -150,12 +234,11 @@ def _download(raw: Path, names: list[str]) -> None:
     from torchvision.datasets.utils import download_url
 
     try:
-        raw.mkdir(parents=True, exist_ok=True)
-        staging = tempfile.TemporaryDirectory(dir=raw, prefix=".download-")
+        staging = tempfile.TemporaryDirectory(dir=_existing_folder(raw), prefix=".mnistlib-download-")
     except OSError as exc:
-        raise UserError(f"cannot write into {raw} ({exc.strerror or exc}), where the missing {', '.join(names)} "
-                        "would be downloaded: point --data-dir at a folder you can write, or copy the files there") \
-            from None
+        raise UserError(f"cannot write into {shown(raw)} ({exc.strerror or exc}), where the missing "
+                        f"{', '.join(names)} would be downloaded: point --data-dir at a folder you can write, or copy "
+                        "the files there") from None
     with staging as tmp:
         for name in names:
             answers = []
@@ -173,8 +256,8 @@ def _download(raw: Path, names: list[str]) -> None:
                 raise DownloadFailed(f"download failed: {'; '.join(answers)}")
             try:
                 atomic_write(raw / f"{name}.gz", lambda f, fetched=fetched: f.write(fetched.read_bytes()))
-            except OSError as exc:
-                raise UserError(f"downloaded {name}.gz but cannot write it into {raw} ({exc.strerror or exc}): "
+            except WriteError as exc:
+                raise UserError(f"downloaded {name}.gz but cannot write it into {shown(raw)} ({exc.reason}): "
                                 "point --data-dir at a folder you can write") from None
 
 
@@ -205,9 +288,9 @@ def _missing_message(root: str | os.PathLike | None, raw: Path, missing: list[st
     where = "--data-dir" if root is not None else f"--data-dir (or ${ENV_VAR})"
     what = "no MNIST data" if len(missing) == len(FILES) else "MNIST data incomplete"
     if raw.is_dir() and any(raw.iterdir()):  # something is there: say what was expected
-        looked = f"{raw} lacks {', '.join(missing)} (plain or .gz)"
+        looked = f"{shown(raw)} lacks {', '.join(missing)} (plain or .gz)"
     else:
-        looked = f"nothing in {raw}"
+        looked = f"nothing in {shown(raw)}"
     return f"{what}: point {where} at a folder holding MNIST/raw/ ({looked}; {why})"
 
 

@@ -1,5 +1,7 @@
 import errno
 import gzip
+import os
+import re
 import struct
 from pathlib import Path
 
@@ -8,6 +10,7 @@ import torch
 
 from mnistlib import data as mnist_data
 from mnistlib.errors import UserError
+from mnistlib.files import atomic_write
 
 
 def test_real_data_matches_published_facts(data_root):
@@ -141,10 +144,10 @@ def test_a_failed_write_after_a_good_download_is_a_write_error(copied_root, mirr
     before = sorted(p.name for p in (copied_root / "MNIST" / "raw").iterdir())
     monkeypatch.setattr(mnist_data, "MIRRORS", [serve(mirror_folder)])
 
-    def disk_full(path, write):
+    def full(f):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(mnist_data, "atomic_write", disk_full)
+    monkeypatch.setattr(mnist_data, "atomic_write", lambda path, write: atomic_write(path, full))
     with pytest.raises(UserError, match=r"^downloaded t10k-labels-idx1-ubyte.gz but cannot write it into .* \(No space "
                                         r"left on device\): point --data-dir at a folder you can write$"):
         mnist_data.load_raw(copied_root)
@@ -273,3 +276,75 @@ def test_a_gzip_file_with_a_damaged_body_is_a_clear_error(copied_root):
     (path.parent / "t10k-labels-idx1-ubyte.gz").write_bytes(bytes(whole))
     with pytest.raises(UserError, match="corrupt MNIST file .*t10k-labels.*cannot read it"):
         mnist_data.load_raw(copied_root, download=False)
+
+
+@pytest.mark.parametrize("around", [("", "\r"), ("", "\r\n"), (" ", "\t")])
+def test_a_data_root_read_with_its_line_ending_is_used_without_it_and_says_so(copied_root, offline, monkeypatch,
+                                                                               capsys, around):
+    before, after = around
+    monkeypatch.setattr(mnist_data, "_stripped", set())
+    monkeypatch.setenv("MNISTLIB_DATA", f"{before}{copied_root}{after}")
+    labels = mnist_data.load_raw(names=mnist_data.TEST_FILES)["t10k-labels-idx1-ubyte"]
+    assert labels[:3].tolist() == [7, 2, 1]
+    said = capsys.readouterr().out
+    assert said == (f"$MNISTLIB_DATA is {before + str(copied_root) + after!r}: using {str(copied_root)!r}, without "
+                    "the whitespace or control characters around it\n")
+    mnist_data.load_raw(names=mnist_data.TEST_FILES)
+    assert capsys.readouterr().out == ""  # said once
+    mnist_data.load_raw(f"{copied_root}{after * 2}", names=mnist_data.TEST_FILES)  # an argument too
+    assert capsys.readouterr().out.startswith("the data folder is")
+    assert sorted(p.name for p in copied_root.parent.iterdir()) == ["data"]  # no folder named with the stray end
+
+
+def test_a_failed_download_creates_no_folder_and_a_stray_character_shows(tmp_path, offline):
+    root = tmp_path / "da\x1bta"
+    with pytest.raises(UserError) as error:
+        mnist_data.load_raw(root)
+    assert f"nothing in {str(root / 'MNIST' / 'raw')!r}" in str(error.value)  # quoted, the escape visible
+    assert list(tmp_path.iterdir()) == []  # no data folder, no MNIST/raw, no staging folder left
+
+
+def _remove(root: Path, name: str) -> Path:
+    path = _file(root, name)
+    path.unlink()
+    return path
+
+
+@pytest.mark.parametrize("make, fragment", [
+    (lambda path: path.symlink_to(path.parent / "moved" / path.name), "is a symbolic link to "),
+    (lambda path: path.mkdir(), "is a folder, not the MNIST file of that name"),
+    (lambda path: os.mkfifo(path), "is not a regular file (a device, pipe or socket)"),
+])
+def test_an_odd_entry_under_a_files_name_is_named_and_never_downloaded_over(copied_root, mirror_folder, serve,
+                                                                           monkeypatch, make, fragment):
+    path = _remove(copied_root, "t10k-labels-idx1-ubyte")
+    make(path)
+    monkeypatch.setattr(mnist_data, "MIRRORS", [serve(mirror_folder)])
+    with pytest.raises(UserError, match=f"^{re.escape(str(path))} {re.escape(fragment)}"):
+        mnist_data.load_raw(copied_root)
+    assert not serve.requests
+    assert path.is_symlink() or path.is_dir() or path.is_fifo()  # still what it was
+
+
+def test_a_file_that_is_not_what_its_name_says_is_named_as_such(copied_root, offline):
+    gz = _remove(copied_root, "t10k-labels-idx1-ubyte")
+    plain = gzip.decompress((Path(mnist_data.data_root()) / "MNIST" / "raw" / gz.name).read_bytes())
+    gz.write_bytes(plain)  # a plain idx file named .gz
+    with pytest.raises(UserError, match=f"^{re.escape(str(gz))} is not gzip-compressed, though its name ends in .gz "
+                                        r"\(it holds a plain idx file\): rename it to t10k-labels-idx1-ubyte$"):
+        mnist_data.load_raw(copied_root)
+    gz.write_bytes(b"<!DOCTYPE html><html><body>403 Forbidden</body></html>")  # a web page saved in its place
+    with pytest.raises(UserError, match="it holds a web page, an error page saved in its place"):
+        mnist_data.load_raw(copied_root)
+    gz.unlink()
+    (gz.parent / gz.stem).write_bytes(gzip.compress(plain))  # gzip-compressed under the plain name
+    with pytest.raises(UserError, match="is gzip-compressed, though its name has no .gz: rename it to "
+                                        "t10k-labels-idx1-ubyte.gz$"):
+        mnist_data.load_raw(copied_root)
+
+
+def test_another_mnist_file_under_a_files_name_is_named(copied_root):
+    test_labels = _file(copied_root, "t10k-labels-idx1-ubyte")
+    test_labels.write_bytes(_file(copied_root, "train-labels-idx1-ubyte").read_bytes())
+    with pytest.raises(UserError, match=r"\(it holds train-labels-idx1-ubyte \(by its idx header\)\)$"):
+        mnist_data.load_raw(copied_root)
