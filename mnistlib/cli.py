@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -131,7 +133,53 @@ def build_parser() -> Parser:
 
 
 class Interrupted(Exception):
-    """Ctrl-C, with what it left behind."""
+    """Ctrl-C or a stop signal, with what it left behind (the message) and the exit code."""
+
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
+
+
+class Stopped(KeyboardInterrupt):
+    """A stop signal (``signum``), raised where the command is so that it ends as on Ctrl-C: what is
+    being written is finished or dropped whole, the run folder's claim is released, the resume hint said."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)  # docker stop and job schedulers; a closed terminal
+
+
+def _raise_stopped(signum, frame):
+    for number in STOP_SIGNALS:  # a second signal must not cut short the clean-up the first one began
+        signal.signal(number, signal.SIG_IGN)
+    raise Stopped(signum)
+
+
+@contextmanager
+def stop_signals_as_interrupts():
+    """Inside the block, ``STOP_SIGNALS`` raise ``Stopped`` (a ``KeyboardInterrupt``) instead of ending the
+    process at once; a signal the process was started ignoring (``nohup``) stays ignored."""
+    previous = {}
+    for number in STOP_SIGNALS:
+        if signal.getsignal(number) is not signal.SIG_IGN:
+            previous[number] = signal.signal(number, _raise_stopped)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def interrupted(exc: KeyboardInterrupt, what: str) -> Interrupted:
+    """``exc`` (Ctrl-C, or a ``Stopped`` signal) as an ``Interrupted`` saying ``what`` it left; exit code
+    130 for Ctrl-C, 128 + the signal's number for a stop signal (143 for SIGTERM, 129 for SIGHUP), as
+    shells report a process a signal ended."""
+    if isinstance(exc, Stopped):
+        return Interrupted(f"stopped by {signal.Signals(exc.signum).name}{what}", 128 + exc.signum)
+    return Interrupted(f"interrupted{what}", 130)
 
 
 def check_compile(args, device) -> None:
@@ -176,11 +224,11 @@ def cmd_train(args) -> None:
     start = time.perf_counter()
     try:
         _, history = run()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         if not (out / CHECKPOINT_FILE).exists():
-            raise Interrupted("before the first epoch ended; nothing was saved") from None
-        raise Interrupted(f"{out} holds the last finished epoch; continue with: "
-                          f"python -m mnistlib train --resume {out}") from None
+            raise interrupted(exc, " before the first epoch ended; nothing was saved") from None
+        raise interrupted(exc, f": {out} holds the last finished epoch; continue with: "
+                               f"python -m mnistlib train --resume {out}") from None
     best = history.best_record
     print(
         f"{history.recipe}: final test accuracy {history.final_accuracy:.2f}% "
@@ -365,16 +413,18 @@ def main(argv: list[str] | None = None) -> int:
     handler = {"train": cmd_train, "recipes": cmd_recipes, "summary": cmd_summary, "evaluate": cmd_evaluate,
                "predict": cmd_predict, "bench": cmd_bench, "records": cmd_records, "figures": cmd_figures}
     try:
-        handler[args.command](args)
+        with stop_signals_as_interrupts():
+            handler[args.command](args)
     except UserError as exc:
         print(f"python -m mnistlib: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:
+        exc = interrupted(exc, "")
+        print(f"\npython -m mnistlib: {exc}", file=sys.stderr)
+        return exc.code
     except Interrupted as exc:
-        print(f"python -m mnistlib: interrupted {exc}", file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:
-        print("\npython -m mnistlib: interrupted", file=sys.stderr)
-        return 130
+        print(f"python -m mnistlib: {exc}", file=sys.stderr)
+        return exc.code
     return 0
 
 

@@ -363,3 +363,34 @@ def test_a_time_estimate_grows_with_the_work(small_data, one_thread):
 
     quick, full = notebook._estimates([SMALL_RECIPE], small_data)
     assert 0 < quick < full
+
+
+@pytest.mark.parametrize("number, wait_for, code, after", [
+    (signal.SIGTERM, "Epoch 2/3", 143, ": {out} holds the last finished epoch; continue with: python -m mnistlib "
+                                       "train --resume {out}"),
+    (signal.SIGHUP, "Epoch 1/3", 129, " before the first epoch ended; nothing was saved"),
+])
+def test_a_stop_signal_ends_a_run_as_ctrl_c_does(tmp_path, number, wait_for, code, after):
+    """docker stop, a job scheduler (SIGTERM) or a closed terminal (SIGHUP): the resume hint, the claim on the
+    folder released, and the exit code a shell reports for that signal (128 + its number)."""
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "mnistlib", "train", "--quick", "--recipe", "step2_slim",
+                             "--epochs", "3", "--device", "cpu", "--out", str(out)], cwd=ROOT,
+                            env=cli_env(PYTHONUNBUFFERED="1"), text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    seen = ""
+    while wait_for not in seen:
+        char = proc.stdout.read(1)
+        assert char, f"the run ended before {wait_for} began"
+        seen += char
+    time.sleep(0.5)
+    proc.send_signal(number)
+    _, stderr = proc.communicate()
+    assert proc.returncode == code, stderr
+    name = signal.Signals(number).name
+    assert stderr.strip().splitlines() == [f"python -m mnistlib: stopped by {name}{after.format(out=out)}"]
+    if number == signal.SIGTERM:
+        assert sorted(p.name for p in out.iterdir()) == ["history.json", "model.pt"]  # no lock left
+        assert records.read_checkpoint(out, resuming=True)["epoch"] == 1
+    else:
+        assert not out.exists()
