@@ -6,7 +6,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -31,10 +31,18 @@ MODES = ("auto", "full", "quick")
 
 @dataclass
 class Session:
+    """One notebook's settings and data, and the runs it trained (``run_step``), recipe -> history.
+
+    ``trained`` is what makes a run this session's own: the files in ``histories`` are shared by every
+    session in the folder (another notebook, another seed, an earlier kernel), so one found there may
+    be anybody's.
+    """
+
     quick: bool
     device: torch.device
     data: MNIST
     seed: int = 0
+    trained: dict[str, History] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def histories(self) -> Path:
@@ -42,9 +50,16 @@ class Session:
         return RUNS / ("quick" if self.quick else "full")
 
     def history_path(self, recipe: str) -> Path | None:
-        """This session's history of ``recipe`` (quick and full runs apart), or None if it has not run it."""
+        """The file holding this session's run of ``recipe`` (quick and full runs apart), or None: it has
+        not trained ``recipe``, or the file now holds another run (a session in the same folder saved its
+        run of ``recipe`` over it since)."""
         path = self.histories / f"{recipe}.json"
-        return path if path.is_file() else None
+        if recipe not in self.trained or not path.is_file():
+            return None
+        try:
+            return path if History.load(path) == self.trained[recipe] else None
+        except UserError:  # the file is being replaced or was damaged: not this session's run
+            return None
 
 
 def choose_mode(mode: str, device: torch.device) -> tuple[bool, str]:
@@ -103,17 +118,22 @@ def start(mode: str = "auto", seed: int = 0, device: str = "auto", recipes: tupl
 
 
 def run_step(session: Session, recipe: str, seed: int | None = None, **overrides):
-    """Train one recipe with a progress bar and save its history for the later notebooks."""
+    """Train one recipe with a progress bar; returns (model, history). The history is kept in the session
+    as its own run of ``recipe`` (``with_reference_runs`` draws it) and saved in ``session.histories``
+    as ``<recipe>.json``, over the folder's earlier run of it (``records --notebooks`` copies a full
+    run from there into the reference runs)."""
     seed = session.seed if seed is None else seed
     model, history = train(get_recipe(recipe), seed=seed, quick=session.quick, data=session.data, **overrides)
+    session.trained[recipe] = history
     save_history(session.histories / f"{recipe}.json", history)
     return model, history
 
 
 def with_reference_runs(session: Session, recipes: list[str]) -> dict[str, History]:
     """label -> history: the stored full-length run of each of ``recipes`` (it ships with the package),
-    and beside it the notebook's own run of it, if it made one, labelled as such. Raises ``UserError``
-    when the install lacks a stored run."""
+    and beside it this session's own run of it, if it trained one (``run_step``), labelled as such. A
+    run another session left in the folder (an earlier notebook, another seed, an earlier kernel) is
+    never shown as this one's. Raises ``UserError`` when the install lacks a stored run."""
     found = {}
     for name in recipes:
         stored = reference.stored_history(name)
@@ -121,8 +141,8 @@ def with_reference_runs(session: Session, recipes: list[str]) -> dict[str, Histo
             raise UserError(f"this mnistlib install has no stored full run of {name} "
                             f"({reference.folder() / reference.HISTORIES}): {reference.REINSTALL}")
         found[f"{name} (stored full run)"] = stored
-        if (path := session.history_path(name)) is not None:
-            found[f"{name} (this {'quick' if session.quick else 'full'} run)"] = History.load(path)
+        if (own := session.trained.get(name)) is not None:
+            found[f"{name} (this {'quick' if session.quick else 'full'} run)"] = own
     return found
 
 

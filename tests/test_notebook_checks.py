@@ -1,9 +1,12 @@
 """The checks the notebooks' last cells rely on, each tried at its bar and just below it."""
 
+import dataclasses
+
 import pytest
 import torch
 
 from conftest import ROOT
+from mnistlib import data as mnist_data
 from mnistlib import notebook
 from mnistlib.errors import UserError
 from mnistlib.recipes import CLAIMED, RECIPES, RECORD_SEEDS, SINGLE_RUN_MARGIN
@@ -70,25 +73,68 @@ def test_check_seed_records_fails_with_nothing_to_check():
         notebook.check_seed_records({"step4_final": records("step4_final", [99.5, 99.5], seeds=(100, 101))})
 
 
-def test_a_session_compares_its_own_runs_with_the_stored_ones(tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def small_data(data_root):
+    """2,560 training images and 1,000 test images: a quick step 2 or step 4 run in about a second."""
+    data = mnist_data.load("cpu", data_root, train_size=2_560)
+    return dataclasses.replace(data, test=mnist_data.Split(data.test.images[:1000], data.test.labels[:1000]))
+
+
+def session(data, quick: bool = True, seed: int = 0) -> notebook.Session:
+    return notebook.Session(quick=quick, device=torch.device("cpu"), data=data, seed=seed)
+
+
+def test_a_session_compares_its_own_runs_with_the_stored_ones(tmp_path, monkeypatch, small_data, one_thread):
     """Every step's stored full run ships with the package; this session's own run is drawn beside it,
     labelled as its own, quick and full runs kept apart."""
     monkeypatch.chdir(tmp_path)
-    full = notebook.Session(quick=False, device=torch.device("cpu"), data=None)
-    quick = notebook.Session(quick=True, device=torch.device("cpu"), data=None)
+    full, quick = session(small_data, quick=False), session(small_data)
     steps = ["step2_slim", "step4_final"]
     assert list(quick.history_path(name) for name in steps) == [None, None]
     assert list(notebook.with_reference_runs(quick, steps)) == ["step2_slim (stored full run)",
                                                                 "step4_final (stored full run)"]
-    save_history(quick.histories / "step4_final.json", one_run("step4_final", 98.0, quick=True))
+    _, history = notebook.run_step(quick, "step4_final")
     runs = notebook.with_reference_runs(quick, steps)
     assert list(runs) == ["step2_slim (stored full run)", "step4_final (stored full run)",
                           "step4_final (this quick run)"]
-    assert runs["step4_final (this quick run)"].final_accuracy == 98.0
+    assert runs["step4_final (this quick run)"] == history == History.load(quick.history_path("step4_final"))
     assert not runs["step4_final (stored full run)"].quick
     assert "step4_final (this full run)" not in notebook.with_reference_runs(full, steps)
     assert full.histories != quick.histories and full.histories.parts[0] == "runs"
     assert "notebooks/runs/" in (ROOT / ".gitignore").read_text()  # never committed
+
+
+def test_two_notebooks_in_one_folder_each_show_only_their_own_run(tmp_path, monkeypatch, small_data, one_thread):
+    """Two sessions in one folder, seeds 0 and 1, train the same step: both save runs/quick/step2_slim.json,
+    and each chart still labels its own run, not the one saved last, as "this quick run"."""
+    monkeypatch.chdir(tmp_path)
+    first, second = session(small_data, seed=0), session(small_data, seed=1)
+    _, mine = notebook.run_step(first, "step2_slim")
+    _, theirs = notebook.run_step(second, "step2_slim")
+    assert (mine.seed, theirs.seed) == (0, 1) and mine.epochs != theirs.epochs
+    for own, history in ((first, mine), (second, theirs)):
+        shown = notebook.with_reference_runs(own, ["step2_slim"])["step2_slim (this quick run)"]
+        assert shown.seed == history.seed and shown.epochs == history.epochs
+    assert first.history_path("step2_slim") is None  # the file holds the second session's run now
+    assert History.load(second.history_path("step2_slim")) == theirs
+
+
+def test_a_run_left_in_the_folder_is_never_labelled_this_sessions(tmp_path, monkeypatch, small_data, one_thread):
+    """Runs an earlier notebook or an earlier kernel left in runs/full/ (the same seed and mode, even) are
+    not this session's: notebook 4 labels only its own step 4 as "this full run", not steps 1-3."""
+    monkeypatch.chdir(tmp_path)
+    earlier = session(small_data, quick=False)
+    for name in ("step1_base", "step2_slim", "step4_final"):
+        save_history(earlier.histories / f"{name}.json", one_run(name, 97.0))
+    now = session(small_data, quick=False)
+    steps = ["step1_base", "step2_slim", "step4_final"]
+    assert [now.history_path(name) for name in steps] == [None, None, None]
+    assert list(notebook.with_reference_runs(now, steps)) == [f"{name} (stored full run)" for name in steps]
+    _, history = notebook.run_step(now, "step4_final", epochs=1)
+    runs = notebook.with_reference_runs(now, steps)
+    assert [label for label in runs if "this" in label] == ["step4_final (this full run)"]
+    assert runs["step4_final (this full run)"] == history and not history.quick
+    assert now.history_path("step4_final") is not None and now.history_path("step1_base") is None
 
 
 def test_check_own_digits_at_its_bars():
