@@ -6,6 +6,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,81 @@ RUNS = Path("runs")
 
 
 MODES = ("auto", "full", "quick")
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A notebook parameter (a variable of a parameters cell, which papermill may set): what its value
+    must be, as ``check_parameters`` says it, and whether a value is of that kind."""
+
+    must_be: str
+    example: str  # a right setting, as a parameters cell writes it
+    fits: Callable[[object], bool]
+    path: bool = False  # a path, when given, must name something that exists
+
+
+def _quoted(name: str) -> str:
+    return f'"{name}"'  # as a parameters cell writes a str
+
+
+def _is_path(value) -> bool:
+    return isinstance(value, (str, os.PathLike))
+
+
+def _is_image(value) -> bool:
+    """A path, or a PIL image (``predict.load_image`` reads one as it is; a learner may open one in the cell)."""
+    from PIL import Image
+
+    return _is_path(value) or isinstance(value, Image.Image)
+
+
+# Every parameter of the notebooks' parameters cells (a test checks that none is missing).
+PARAMETERS = {
+    "MODE": Parameter(f"{', '.join(map(_quoted, MODES[:-1]))} or {_quoted(MODES[-1])} (a str)", 'MODE = "auto"',
+                      lambda value: isinstance(value, str)),
+    "SEED": Parameter("a whole number (int)", "SEED = 0",
+                      lambda value: isinstance(value, int) and not isinstance(value, bool)),
+    "DEVICE": Parameter('"auto", "cuda" or "cpu" (a str)', 'DEVICE = "auto"',
+                        lambda value: isinstance(value, (str, torch.device))),
+    "CHECKPOINT": Parameter("None or the path (str) of a run folder or its model.pt",
+                            'CHECKPOINT = "runs/step4_final-seed0"', lambda value: value is None or _is_path(value),
+                            path=True),
+    "IMAGE": Parameter("None or the path (str) of an image file", 'IMAGE = "my_digit.png"',
+                       lambda value: value is None or _is_image(value), path=True),
+}
+
+
+def _example(name: str, value) -> str:
+    """``name``'s example setting; for a seed written as a str or float that is a whole number ('1',
+    1.0), that number."""
+    if name == "SEED" and isinstance(value, (str, float)):
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+        if number is not None and number.is_integer() and number >= 0:
+            return f"SEED = {int(number)}"
+    return PARAMETERS[name].example
+
+
+def check_parameters(**values) -> None:
+    """Check notebook parameters given by name (keys of ``PARAMETERS``: MODE, SEED, DEVICE, CHECKPOINT,
+    IMAGE): each of the right type, and a path given for CHECKPOINT or IMAGE naming something that exists.
+
+    Raises ``UserError``, one line naming the first wrong parameter, its value and its type, e.g.
+    ``SEED = '1' is a str; it must be a whole number (int), e.g. SEED = 1``, or ``KeyError`` for a name
+    that is no notebook parameter. The values themselves (a known mode or device, a seed in range) are
+    checked where they are used.
+    """
+    for name, value in values.items():
+        parameter = PARAMETERS[name]
+        if not parameter.fits(value):
+            kind = type(value).__name__
+            article = "an" if kind[0] in "aeiou" else "a"
+            raise UserError(f"{name} = {value!r} is {article} {kind}; it must be {parameter.must_be}, "
+                            f"e.g. {_example(name, value)}")
+        if parameter.path and _is_path(value) and value and not Path(value).exists():
+            raise UserError(f"{name} = {value!r} names nothing: no file or folder {Path(value).resolve()}")
 
 
 @dataclass
@@ -64,10 +140,10 @@ class Session:
 
 def choose_mode(mode: str, device: torch.device) -> tuple[bool, str]:
     """(quick?, why): MNISTLIB_QUICK when set (CI, nbval), else ``mode``; "auto" is full on a GPU only."""
+    if mode not in MODES:  # also when MNISTLIB_QUICK decides: the notebook's setting is wrong either way
+        raise UserError(f"MODE must be one of {', '.join(map(repr, MODES))}, got {mode!r}")
     if value := os.environ.get("MNISTLIB_QUICK", "").strip():
         return quick_mode(), f"MNISTLIB_QUICK={value}"
-    if mode not in MODES:
-        raise UserError(f"MODE must be one of {', '.join(map(repr, MODES))}, got {mode!r}")
     if mode == "auto":
         return device.type != "cuda", "auto: " + ("a GPU" if device.type == "cuda" else "no GPU")
     return mode == "quick", f"MODE = {mode!r}"
@@ -95,8 +171,27 @@ def _estimates(recipes: list, data: MNIST) -> tuple[float, float]:
 def start(mode: str = "auto", seed: int = 0, device: str = "auto", recipes: tuple[str, ...] = (),
           data_dir: str | os.PathLike | None = None) -> Session:
     """Pick the mode and device, load MNIST onto it, and say what will run; on the CPU, with how long
-    quick and full mode take here (from timing a few training steps of ``recipes``)."""
-    check_seed(seed)
+    quick and full mode take here (from timing a few training steps of ``recipes``).
+
+    ``mode``: "auto", "full" or "quick" (MNISTLIB_QUICK, when set, wins); ``seed``: an int from 0 to
+    ``training.MAX_SEED``; ``device``: "auto", "cuda" or "cpu"; ``recipes``: names of the recipes the
+    notebook trains.
+
+    First of all it checks the notebook's parameters (``check_parameters``): ``mode``, ``seed`` and
+    ``device`` as MODE, SEED and DEVICE, and those of the other ``PARAMETERS`` (notebook 6's CHECKPOINT
+    and IMAGE) that the namespace of the code calling it defines: a notebook's, where its parameters
+    cell and the cell papermill injects after it set them. A wrong value stops the notebook at this
+    cell, before anything is loaded or trained, not at the cell using it.
+
+    Raises ``UserError`` (one line): a parameter of the wrong type, a path to nothing, an unknown mode or
+    device, a seed out of range, an unknown recipe, or MNIST data that cannot be found or read.
+    """
+    given = {"MODE": mode, "SEED": seed, "DEVICE": device}
+    caller = inspect.currentframe().f_back
+    namespace = caller.f_globals if caller is not None else {}
+    check_parameters(**given, **{name: namespace[name] for name in PARAMETERS
+                                 if name not in given and name in namespace})
+    check_seed(seed, "SEED")
     dev = resolve_device(device)
     quick, why = choose_mode(mode, dev)
     found = [get_recipe(name) for name in recipes]

@@ -136,9 +136,14 @@ def fit(
     return history
 
 
-def check_seed(seed: int) -> None:
+def check_seed(seed: int, name: str = "--seed") -> None:
+    """Raise ``UserError`` unless ``seed`` is a whole number (an int, not a bool: True and False are ints
+    to Python) from 0 to ``MAX_SEED``; the message calls it ``name`` (the command line's --seed, or a
+    notebook's SEED)."""
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise UserError(f"{name} must be a whole number (int), got {seed!r} (a {type(seed).__name__})")
     if not 0 <= seed <= MAX_SEED:
-        raise UserError(f"--seed must be between 0 and {MAX_SEED}, got {seed}")
+        raise UserError(f"{name} must be between 0 and {MAX_SEED}, got {seed}")
 
 
 def train(

@@ -155,3 +155,88 @@ def test_an_install_without_its_reference_runs_says_so(tmp_path, monkeypatch):
         notebook.with_reference_runs(session, ["step2_slim"])
     with pytest.raises(UserError, match=r"lacks its seed records .*seed_records.json\): reinstall mnistlib"):
         reference.accuracy_points()
+
+
+def start_with_papermill(name: str, injected: str, monkeypatch) -> dict:
+    """Run notebook ``name``'s cells up to its ``notebook.start`` cell as papermill runs them: the parameters
+    cell, then a cell of ``injected`` settings after it; returns the notebook's namespace."""
+    import nbformat
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    monkeypatch.delenv("MNISTLIB_QUICK", raising=False)
+    cells = [c for c in nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4).cells
+             if c.cell_type == "code"]
+    namespace: dict = {}
+    for cell in cells:
+        exec(TransformerManager().transform_cell(cell.source), namespace)  # noqa: S102 - our own notebooks
+        if "parameters" in cell.metadata.get("tags", []):
+            exec(injected, namespace)  # noqa: S102
+        if "notebook.start(" in cell.source:
+            return namespace
+    raise AssertionError(f"{name} never calls notebook.start")
+
+
+@pytest.mark.parametrize(("name", "injected", "message"), [
+    ("02_under_20k_params", 'SEED = "1"', "SEED = '1' is a str; it must be a whole number (int), e.g. SEED = 1"),
+    ("02_under_20k_params", "SEED = 1.5", "SEED = 1.5 is a float; it must be a whole number (int), e.g. SEED = 0"),
+    ("03_augmentation", "MODE = 1", 'MODE = 1 is an int; it must be "auto", "full" or "quick" (a str), '
+                                    'e.g. MODE = "auto"'),
+    ("04_batchnorm_dropout", "DEVICE = None", 'DEVICE = None is a NoneType; it must be "auto", "cuda" or "cpu" '
+                                              '(a str), e.g. DEVICE = "auto"'),
+])
+def test_a_parameter_papermill_injected_as_the_wrong_type_is_named_at_start(name, injected, message, monkeypatch):
+    with pytest.raises(UserError) as error:
+        start_with_papermill(name, injected, monkeypatch)
+    assert str(error.value) == message
+
+
+@pytest.mark.parametrize(("injected", "message"), [
+    ("SEED = True", "SEED = True is a bool; it must be a whole number (int), e.g. SEED = 0"),
+    ("SEED = 2.0", "SEED = 2.0 is a float; it must be a whole number (int), e.g. SEED = 2"),
+    ("SEED = -1", "SEED must be between 0 and 9223372036854775807, got -1"),
+    ("MODE = None", 'MODE = None is a NoneType; it must be "auto", "full" or "quick" (a str), e.g. MODE = "auto"'),
+    ('MODE = "fast"', "MODE must be one of 'auto', 'full', 'quick', got 'fast'"),
+    ('DEVICE = ["cpu"]', "DEVICE = ['cpu'] is a list; it must be \"auto\", \"cuda\" or \"cpu\" (a str), "
+                         'e.g. DEVICE = "auto"'),
+    ("CHECKPOINT = 1", 'CHECKPOINT = 1 is an int; it must be None or the path (str) of a run folder or its model.pt, '
+                       'e.g. CHECKPOINT = "runs/step4_final-seed0"'),
+    ("CHECKPOINT = True", "CHECKPOINT = True is a bool; it must be None or the path (str) of a run folder"),
+    ('CHECKPOINT = "runs/nothing-here"', "CHECKPOINT = 'runs/nothing-here' names nothing: no file or folder /"),
+    ("IMAGE = 5", 'IMAGE = 5 is an int; it must be None or the path (str) of an image file, '
+                  'e.g. IMAGE = "my_digit.png"'),
+    ('IMAGE = "my_digit.png"', "IMAGE = 'my_digit.png' names nothing: no file or folder /"),
+])
+def test_every_parameter_of_the_own_digits_notebook_is_checked_at_start(injected, message, tmp_path, monkeypatch):
+    """Notebook 6's CHECKPOINT and IMAGE are not passed to ``start``; it checks them too, before anything is
+    loaded or trained (IMAGE is first used after training), with the same one line."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UserError) as error:
+        start_with_papermill("06_own_digits", injected, monkeypatch)
+    assert str(error.value).startswith(message)
+
+
+def test_right_parameters_pass_and_every_notebook_parameter_has_a_check(tmp_path):
+    import nbformat
+    from PIL import Image
+
+    (tmp_path / "run").mkdir()
+    notebook.check_parameters(MODE="full", SEED=3, DEVICE="cpu", CHECKPOINT=None, IMAGE=None)
+    notebook.check_parameters(DEVICE=torch.device("cpu"), CHECKPOINT=str(tmp_path / "run"),
+                              IMAGE=Image.new("L", (8, 8)))
+    notebook.check_parameters(CHECKPOINT=tmp_path / "run", IMAGE="")  # the notebook reads "" as no image
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        (cell,) = [c for c in nbformat.read(path, as_version=4).cells if "parameters" in c.metadata.get("tags", [])]
+        names = {line.split("=")[0].strip() for line in cell.source.splitlines() if "=" in line.split("#")[0]}
+        assert names and names <= set(notebook.PARAMETERS), (path.name, names - set(notebook.PARAMETERS))
+
+
+def test_a_wrong_mode_is_named_also_when_the_environment_chooses_the_mode(monkeypatch):
+    monkeypatch.setenv("MNISTLIB_QUICK", "1")
+    with pytest.raises(UserError, match="MODE must be one of 'auto', 'full', 'quick', got 'fast'"):
+        notebook.choose_mode("fast", torch.device("cpu"))
+
+
+@pytest.mark.parametrize("seed", [True, 1.5, "1"])
+def test_a_step_refuses_a_seed_that_is_no_whole_number(seed, small_data):
+    with pytest.raises(UserError, match=rf"--seed must be a whole number \(int\), got {seed!r}"):
+        notebook.run_step(session(small_data), "step2_slim", seed=seed)
