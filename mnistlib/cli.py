@@ -201,7 +201,7 @@ PLAN_FLAGS = {"recipe": "--recipe", "seed": "--seed", "epochs": "--epochs", "out
 def cmd_train(args) -> None:
     from .devices import resolve_device
     from .records import CHECKPOINT_FILE
-    from .training import quick_mode, resume, train
+    from .training import chance_warning, quick_mode, resume, train
 
     if args.compile:
         check_compile(args, resolve_device(args.device))
@@ -236,6 +236,8 @@ def cmd_train(args) -> None:
         f"{history.params:,} parameters, {time.perf_counter() - start:.1f} s on {history.device}"
         f"{' (quick mode)' if history.quick else ''}; run saved in {out}"
     )
+    if warning := chance_warning(history):
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def cmd_recipes(args) -> None:

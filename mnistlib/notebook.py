@@ -21,7 +21,7 @@ from .errors import UserError
 from .recipes import RECORD_SEEDS, get_recipe
 from .records import History, save_history
 from .results import seed_rows
-from .training import check_seed, quick_mode, train
+from .training import chance_warning, check_seed, quick_mode, train
 
 # Where every notebook run writes its histories, beside the notebook (ignored by git in a clone).
 RUNS = Path("runs")
@@ -242,6 +242,8 @@ def with_reference_runs(session: Session, recipes: list[str]) -> dict[str, Histo
 
 
 def report(history: History) -> None:
+    """Print a run's size, final and best test accuracy, device and time; and, for a run that ended at
+    chance level, the line saying so and what usually fixes it (``training.chance_warning``)."""
     best = history.best_record
     minutes, seconds = divmod(history.total_seconds, 60)
     print(
@@ -250,6 +252,8 @@ def report(history: History) -> None:
         f"best {best['test_accuracy']:.2f}% (epoch {best['epoch']})\n"
         f"device {history.device}, {int(minutes)} min {seconds:.0f} s of training and testing"
     )
+    if warning := chance_warning(history):
+        print(warning)
 
 
 def check_target(history: History) -> None:

@@ -136,6 +136,41 @@ def fit(
     return history
 
 
+# The share of MNIST's 10,000 test images that show its most frequent digit, the 1 (1,135 images), in percent.
+MOST_FREQUENT_DIGIT = 11.35
+# How far above that share guessing can still land: three standard deviations of a guesser's accuracy on
+# 10,000 images, sqrt(0.1135 * 0.8865 / 10,000) = 0.32 points each, rounded up to a whole point.
+CHANCE_MARGIN = 1.0
+
+
+def at_chance(accuracy: float) -> bool:
+    """Whether a test accuracy (percent, 0-100, on MNIST's 10,000 test images) is chance level: what a
+    network gets that has not started to read the images.
+
+    An answer that ignores the image is right, on average, at most as often as the most frequent digit
+    comes up, whatever it answers: always 1 scores ``MOST_FREQUENT_DIGIT`` (11.35%), an even guess 10%. On
+    10,000 images such a guesser's score varies by at most 0.32 points (one standard deviation), so
+    ``CHANCE_MARGIN`` (1 point, three of them) above the share is as far as guessing reaches; a score above
+    11.35 + 1 = 12.35% shows the network reads the images. Notebook 1's ReLU on the logits (30.31%) has
+    learned, its clamped scores hold it back; step 3's first epoch of augmented digits (11.38%) has not.
+    """
+    return accuracy <= MOST_FREQUENT_DIGIT + CHANCE_MARGIN
+
+
+def chance_warning(history: History) -> str | None:
+    """The line that says a run ended at chance level (``at_chance`` of its final test accuracy) and what
+    usually fixes it, or None for a run that ended above it. ``history`` needs at least one epoch."""
+    if not at_chance(history.final_accuracy):
+        return None
+    model = build_model(history.model)
+    batch_norm = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    fix = "another seed" if batch_norm else "a recipe with batch norm such as step4_final, which learns from its " \
+                                             "first epoch"
+    return (f"{history.recipe} ended at chance level: final test accuracy {history.final_accuracy:.2f}%, no better "
+            f"than always answering the most frequent digit ({MOST_FREQUENT_DIGIT}% of the test set), so the "
+            f"network has not started learning; more epochs usually fix it, or {fix}")
+
+
 def check_seed(seed: int, name: str = "--seed") -> None:
     """Raise ``UserError`` unless ``seed`` is a whole number (an int, not a bool: True and False are ints
     to Python) from 0 to ``MAX_SEED``; the message calls it ``name`` (the command line's --seed, or a

@@ -126,3 +126,17 @@ def test_figures_draws_the_charts_from_the_reference_runs(tmp_path):
         "accuracy_vs_params.png", "step4_curves.png", "steps.png"]
     assert (tmp_path / "docs" / "steps.png").read_bytes()[:4] == b"\x89PNG"
     assert "| `step4_final` | 12,400 | 20 |" in result.stdout
+
+
+def test_a_run_that_ends_at_chance_is_kept_and_says_so(tmp_path):
+    """Slim, without batch norm, in 3 epochs on one thread (seed 0) ends at 11.35%, the share of the 1s in the
+    test set. The run is a run like any other (exit 0, saved); one line says it ended at chance level and what
+    usually fixes it."""
+    out = tmp_path / "run"
+    result = mnistlib("train", "--recipe", "step2_slim", "--epochs", 3, "--threads", 1, "--no-progress", "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert "step2_slim: final test accuracy 11.35%" in result.stdout and (out / "model.pt").is_file()
+    assert result.stderr.splitlines() == [
+        "warning: step2_slim ended at chance level: final test accuracy 11.35%, no better than always answering "
+        "the most frequent digit (11.35% of the test set), so the network has not started learning; more epochs "
+        "usually fix it, or a recipe with batch norm such as step4_final, which learns from its first epoch"]

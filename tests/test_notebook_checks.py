@@ -240,3 +240,36 @@ def test_a_wrong_mode_is_named_also_when_the_environment_chooses_the_mode(monkey
 def test_a_step_refuses_a_seed_that_is_no_whole_number(seed, small_data):
     with pytest.raises(UserError, match=rf"--seed must be a whole number \(int\), got {seed!r}"):
         notebook.run_step(session(small_data), "step2_slim", seed=seed)
+
+
+def run_ending_at(recipe: str, *finals: float) -> History:
+    r = RECIPES[recipe]
+    return History(recipe, r.model, 12_352, 0, "cpu", planned_epochs=len(finals), finished=True,
+                   epochs=[{"epoch": e, "test_accuracy": a, "seconds": 7.0} for e, a in enumerate(finals, 1)])
+
+
+def test_report_says_when_a_run_ended_at_chance_and_what_usually_fixes_it(capsys):
+    notebook.report(run_ending_at("step2_slim", 74.33, 11.35))
+    out = capsys.readouterr().out.splitlines()
+    assert out[1] == "final test accuracy 11.35%, best 74.33% (epoch 1)"
+    assert out[-1] == ("step2_slim ended at chance level: final test accuracy 11.35%, no better than always "
+                       "answering the most frequent digit (11.35% of the test set), so the network has not started "
+                       "learning; more epochs usually fix it, or a recipe with batch norm such as step4_final, which "
+                       "learns from its first epoch")
+    notebook.report(run_ending_at("step4_final", 9.80))  # it has batch norm already
+    assert capsys.readouterr().out.splitlines()[-1].endswith("more epochs usually fix it, or another seed")
+    notebook.report(run_ending_at("step1_relu_output", 30.31))  # notebook 1's clamped network has learned
+    notebook.report(run_ending_at("step2_slim", 11.35, 12.36))
+    assert "chance" not in capsys.readouterr().out
+
+
+def test_chance_level_is_the_most_frequent_digits_share_plus_what_guessing_can_add(data_root):
+    from mnistlib import reference, training
+
+    labels = mnist_data.load("cpu", data_root, train_size=256).test.labels
+    assert 100 * labels.bincount().max().item() / len(labels) == training.MOST_FREQUENT_DIGIT == 11.35
+    assert training.at_chance(9.8) and training.at_chance(12.35) and not training.at_chance(12.36)
+    stored = reference.stored_histories()
+    assert stored["step1_relu_output"].final_accuracy == 30.31
+    assert [name for name, h in stored.items() if training.at_chance(h.final_accuracy)] == []
+    assert training.at_chance(stored["step3_augment"].epochs[0]["test_accuracy"])  # 11.38%: stuck, then learned
