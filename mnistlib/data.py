@@ -70,7 +70,7 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
     no folder name ends in a carriage return on purpose.
     """
     origin = "the data folder"
-    if root is None and os.environ.get(ENV_VAR):
+    if root is None and os.environ.get(ENV_VAR, "").strip(CONTROL_AND_SPACE):  # a blank value is no setting
         root, origin = os.environ[ENV_VAR], f"${ENV_VAR}"
     elif root is None:
         root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mnistlib"
@@ -104,7 +104,7 @@ def find_file(raw: Path, name: str) -> Path | None:
         return found
     for path in paths:
         if path.is_symlink() and not path.exists():
-            raise UserError(f"{shown(path)} is a symbolic link to {shown(os.readlink(path))}, which does not exist: "
+            raise UserError(f"{shown(path)} is a symbolic link to {shown(os.readlink(path))}, which leads to no file: "
                             "point the link at the MNIST file, or remove it to have the file downloaded")
         if path.is_dir():
             raise UserError(f"{shown(path)} is a folder, not the MNIST file of that name: move it away, or put "
@@ -141,7 +141,7 @@ def raw_folder(root: Path, names: tuple[str, ...]) -> Path:
         if any(find_file(folder, name) for name in names):
             if folder != root / "MNIST" / "raw" and folder not in _announced:
                 _announced.add(folder)
-                print(f"MNIST files found in {folder}; using them")
+                print(f"MNIST files found in {shown(folder)}; using them")
             return folder
     return download_folder(root)
 
@@ -155,9 +155,12 @@ def read_idx(path: Path, spec: IdxFile) -> torch.Tensor:
         data = path.read_bytes()
     except OSError as exc:
         raise UserError(f"cannot read the MNIST file {shown(path)} ({exc.strerror or exc})") from None
+    if not data:
+        raise UserError(f"{shown(path)} is empty (0 bytes: an interrupted copy or download?): remove it to have it "
+                        "downloaded")
     compressed = data[:2] == GZIP_MAGIC
     if compressed != (path.suffix == ".gz"):
-        raise UserError(_misnamed(path, data, compressed))
+        raise UserError(_misnamed(path, data, compressed, spec))
     try:
         if compressed:
             data = gzip.decompress(data)
@@ -168,8 +171,7 @@ def read_idx(path: Path, spec: IdxFile) -> torch.Tensor:
         raise UserError(f"corrupt MNIST file {shown(path)}: {len(data)} bytes, too short for an idx header")
     magic, *dims = struct.unpack(f">{1 + len(spec.shape)}I", data[:header])
     if magic != spec.magic or tuple(dims) != spec.shape:
-        other = next((name for name, f in FILES.items() if _idx_header(f) == data[:4 * (1 + len(f.shape))]), None)
-        what = f"it holds {other} (by its idx header)" if other else "another file under this name?"
+        what = _held(data) or "another file under this name?"
         raise UserError(f"corrupt MNIST file {shown(path)}: idx header {magic} {dims}, expected {spec.magic} "
                         f"{list(spec.shape)} ({what})")
     if len(data) != spec.size:
@@ -187,15 +189,25 @@ def _idx_header(spec: IdxFile) -> bytes:
     return struct.pack(f">{1 + len(spec.shape)}I", spec.magic, *spec.shape)
 
 
-def _misnamed(path: Path, data: bytes, compressed: bool) -> str:
+def _held(data: bytes) -> str | None:
+    """What a file's (uncompressed) bytes hold when they are recognizably something else than the file
+    its name promises: another MNIST file, or a web page; None otherwise."""
+    other = next((name for name, spec in FILES.items() if data.startswith(_idx_header(spec))), None)
+    if other is not None:
+        return f"it holds {other} (by its idx header)"
+    if data[:64].lstrip().lower().startswith((b"<!doctype html", b"<html")):
+        return "it holds a web page, an error page saved in its place?"
+    return None
+
+
+def _misnamed(path: Path, data: bytes, compressed: bool, spec: IdxFile) -> str:
     """Why the file at ``path``, holding ``data``, is not what its name says (gzip-compressed or plain)."""
     if compressed:
         return f"{shown(path)} is gzip-compressed, though its name has no .gz: rename it to {path.name}.gz"
-    if any(data.startswith(_idx_header(f)) for f in FILES.values()):
+    if data.startswith(_idx_header(spec)):
         return (f"{shown(path)} is not gzip-compressed, though its name ends in .gz (it holds a plain idx file): "
                 f"rename it to {path.stem}")
-    web = data[:64].lstrip().lower().startswith((b"<!doctype html", b"<html"))
-    held = "it holds a web page, an error page saved in its place?" if web else f"it starts with {data[:8]!r}"
+    held = _held(data) or f"it starts with {data[:8]!r}"
     return (f"{shown(path)} is not gzip-compressed, though its name ends in .gz ({held}): remove it to have it "
             "downloaded")
 

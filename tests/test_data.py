@@ -30,8 +30,11 @@ def test_root_argument_beats_environment_beats_default(monkeypatch, tmp_path):
     monkeypatch.setenv("MNISTLIB_DATA", str(tmp_path / "env"))
     assert mnist_data.data_root(tmp_path / "arg") == tmp_path / "arg"
     assert mnist_data.data_root() == tmp_path / "env"
-    monkeypatch.delenv("MNISTLIB_DATA")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    for unset in ("", " ", "\r\n"):  # empty, or blank as a line read from a file can be: no setting
+        monkeypatch.setenv("MNISTLIB_DATA", unset)
+        assert mnist_data.data_root() == tmp_path / "cache" / "mnistlib"
+    monkeypatch.delenv("MNISTLIB_DATA")
     assert mnist_data.data_root() == tmp_path / "cache" / "mnistlib"
 
 
@@ -312,6 +315,8 @@ def _remove(root: Path, name: str) -> Path:
 
 @pytest.mark.parametrize("make, fragment", [
     (lambda path: path.symlink_to(path.parent / "moved" / path.name), "is a symbolic link to "),
+    (lambda path: (path.symlink_to(path.with_name("loop")), path.with_name("loop").symlink_to(path)),
+     "is a symbolic link to "),
     (lambda path: path.mkdir(), "is a folder, not the MNIST file of that name"),
     (lambda path: os.mkfifo(path), "is not a regular file (a device, pipe or socket)"),
 ])
@@ -336,7 +341,13 @@ def test_a_file_that_is_not_what_its_name_says_is_named_as_such(copied_root, off
     gz.write_bytes(b"<!DOCTYPE html><html><body>403 Forbidden</body></html>")  # a web page saved in its place
     with pytest.raises(UserError, match="it holds a web page, an error page saved in its place"):
         mnist_data.load_raw(copied_root)
+    gz.write_bytes(b"")  # an interrupted copy
+    with pytest.raises(UserError, match=r"is empty \(0 bytes: an interrupted copy or download\?\): remove it"):
+        mnist_data.load_raw(copied_root)
     gz.unlink()
+    (gz.parent / gz.stem).write_bytes(b"<html><body>Not Found</body></html>")  # a web page under the plain name
+    with pytest.raises(UserError, match=r"\(it holds a web page, an error page saved in its place\?\)$"):
+        mnist_data.load_raw(copied_root)
     (gz.parent / gz.stem).write_bytes(gzip.compress(plain))  # gzip-compressed under the plain name
     with pytest.raises(UserError, match="is gzip-compressed, though its name has no .gz: rename it to "
                                         "t10k-labels-idx1-ubyte.gz$"):
