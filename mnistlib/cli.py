@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from datetime import datetime
@@ -161,9 +162,10 @@ def _raise_stopped(signum, frame):
 @contextmanager
 def stop_signals_as_interrupts():
     """Inside the block, ``STOP_SIGNALS`` raise ``Stopped`` (a ``KeyboardInterrupt``) instead of ending the
-    process at once; a signal the process was started ignoring (``nohup``) stays ignored."""
+    process at once; a signal the process was started ignoring (``nohup``) stays ignored. Only the main
+    thread can set signal handlers: called from another thread, the block changes nothing."""
     previous = {}
-    for number in STOP_SIGNALS:
+    for number in STOP_SIGNALS if threading.current_thread() is threading.main_thread() else ():  # Python's rule
         if signal.getsignal(number) is not signal.SIG_IGN:
             previous[number] = signal.signal(number, _raise_stopped)
     try:

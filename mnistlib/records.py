@@ -204,13 +204,15 @@ def claim_run_dir(run_dir: Path, resuming: bool = False):
     folder if this claim created it and nothing was saved into it.
     """
     created = not run_dir.exists()
-    run_dir.mkdir(parents=True, exist_ok=True)
     lock = filelock.FileLock(run_dir / LOCK_FILE, timeout=0)
     try:
+        run_dir.mkdir(parents=True, exist_ok=True)
         lock.acquire()
     except filelock.Timeout:
         raise UserError(f"run folder {run_dir} is being written by another run right now; choose another "
                         "folder, or wait for that run to end") from None
+    except OSError as exc:  # a full disk, a folder made read-only since the check before the claim
+        raise UserError(f"cannot make the run folder {run_dir} or its lock file ({exc.strerror or exc})") from None
     try:
         if not resuming:
             _refuse_a_run(run_dir)  # a run may have finished here since the check before the claim

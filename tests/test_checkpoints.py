@@ -7,6 +7,7 @@ import resource
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -258,3 +259,10 @@ def test_a_file_size_limit_on_the_command_line_is_one_line_and_leaves_no_folder(
     assert_user_error(result, f"cannot write {out / 'model.pt'} (File too large): no epoch was saved; fix that, "
                               "then start the run again")
     assert not out.exists()
+
+
+def test_a_run_folder_that_cannot_be_made_at_the_claim_is_one_line():
+    """Checked before the claim too, but a disk can fill or a folder turn read-only in between."""
+    with pytest.raises(UserError, match=r"^cannot make the run folder /proc/nope/run or its lock file \("):
+        with records.claim_run_dir(Path("/proc/nope/run")):
+            pass

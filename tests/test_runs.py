@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -394,3 +395,15 @@ def test_a_stop_signal_ends_a_run_as_ctrl_c_does(tmp_path, number, wait_for, cod
         assert records.read_checkpoint(out, resuming=True)["epoch"] == 1
     else:
         assert not out.exists()
+
+
+def test_the_command_line_called_from_another_thread_runs_without_signal_handlers(capsys):
+    """Python lets only the main thread set signal handlers; a tool calling ``main`` from a worker thread
+    still gets its command run."""
+    from mnistlib import cli
+
+    codes = []
+    worker = threading.Thread(target=lambda: codes.append(cli.main(["recipes"])))
+    worker.start()
+    worker.join()
+    assert codes == [0] and "step4_final" in capsys.readouterr().out
