@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -408,7 +409,31 @@ def tables() -> dict[str, list[str]]:
     }
 
 
+# The exit status when the reader of stdout went away (``| head -1``): 128 + SIGPIPE's 13, what a shell
+# reports for a Unix tool that SIGPIPE ended.
+BROKEN_PIPE = 141
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the command ``argv`` names (default ``sys.argv[1:]``); its exit status: 0 done, 2 a mistake the
+    user can fix (``UserError``: one line on stderr), 130 interrupted (Ctrl-C), ``BROKEN_PIPE`` (141) when
+    whatever reads stdout closed it early, as ``| head`` does: the rest of the output is dropped without a
+    word, stdout pointed at the null device, as the ``signal`` module's note on SIGPIPE advises, so that
+    the flush at exit does not fail again."""
+    try:
+        try:
+            return run_command(argv)
+        finally:
+            sys.stdout.flush()  # output still buffered meets a closed pipe here, not at exit
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for stream in (sys.stdout, sys.stderr):  # stderr too, when both went into the pipe (2>&1)
+            os.dup2(devnull, stream.fileno())
+        return BROKEN_PIPE
+
+
+def run_command(argv: list[str] | None = None) -> int:
+    """``main`` without its handling of a closed stdout."""
     args = build_parser().parse_args(argv)
     if getattr(args, "threads", None):
         import torch
@@ -433,4 +458,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def console_main() -> None:
+    """The ``mnistlib`` console script: ``main``'s exit status."""
     sys.exit(main())

@@ -108,6 +108,18 @@ def mnistlib(*args, timeout=None, **env):
                           cwd=ROOT, env=cli_env(**env), timeout=timeout)
 
 
+def into_a_closed_pipe(*args):
+    """The command line with its stdout a pipe whose reader is gone, as when ``| head -1`` has read its
+    line and exited (each write then fails with EPIPE, the same every run)."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        return subprocess.run([sys.executable, "-m", "mnistlib", *map(str, args)], stdout=write,
+                              stderr=subprocess.PIPE, text=True, cwd=ROOT, env=cli_env())
+    finally:
+        os.close(write)
+
+
 def assert_user_error(result, *fragments):
     """A user's mistake: exit 2, one line on stderr holding each of ``fragments``, no traceback."""
     assert result.returncode == 2, (result.stdout, result.stderr)

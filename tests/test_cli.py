@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from conftest import assert_user_error, mnistlib
+from conftest import assert_user_error, into_a_closed_pipe, mnistlib
 
 
 def test_train_quick_prints_epochs_and_a_final_line(quick_run_dir):
@@ -140,3 +140,9 @@ def test_a_run_that_ends_at_chance_is_kept_and_says_so(tmp_path):
         "warning: step2_slim ended at chance level: final test accuracy 11.35%, no better than always answering "
         "the most frequent digit (11.35% of the test set), so the network has not started learning; more epochs "
         "usually fix it, or a recipe with batch norm such as step4_final, which learns from its first epoch"]
+
+
+@pytest.mark.parametrize("args", [("recipes",), ("summary",), ("summary", "--model", "base")])
+def test_output_into_a_closed_pipe_ends_quietly(args):
+    result = into_a_closed_pipe(*args)
+    assert (result.returncode, result.stderr) == (141, "")

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import assert_user_error, mnistlib
+from conftest import assert_user_error, into_a_closed_pipe, mnistlib
 from mnistlib import data as mnist_data
 from mnistlib import notebook, photos, predict, records
 from mnistlib.errors import UserError
@@ -200,3 +200,9 @@ def test_the_sheet_goes_into_a_new_folder_and_a_folder_is_refused_up_front(quick
 
 def test_predict_without_a_checkpoint(tmp_path):
     assert_user_error(mnistlib("predict", "--checkpoint", tmp_path / "none", "x.png"), "not found")
+
+
+@pytest.mark.parametrize("json_flag", [(), ("--json",)])
+def test_predict_into_a_closed_pipe_ends_quietly(quick_run_dir, folder, json_flag):
+    result = into_a_closed_pipe("predict", "--checkpoint", quick_run_dir[0], folder, *json_flag)
+    assert (result.returncode, result.stderr) == (141, "")
