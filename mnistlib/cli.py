@@ -273,6 +273,16 @@ def cmd_evaluate(args) -> None:
     )
 
 
+def files_only_backend() -> None:
+    """Matplotlib on its non-interactive Agg backend, whatever ``MPLBACKEND`` names, for the commands that
+    only save image files (``predict --show``, ``figures``): they need no window, and a misspelt backend
+    would stop matplotlib's import, which reads and checks ``MPLBACKEND``; so this runs before it."""
+    os.environ["MPLBACKEND"] = "agg"
+    import matplotlib
+
+    matplotlib.use("agg")  # for a matplotlib imported before (main called from Python)
+
+
 def cmd_predict(args) -> None:
     import json
 
@@ -282,11 +292,13 @@ def cmd_predict(args) -> None:
     from .predict import image_files, predict, preprocess_stages
     from .records import check_writable, load_checkpoint
 
-    if args.show:
-        if Path(args.show).is_dir():
-            raise UserError(f"--show {args.show} is a folder: give the file to save the sheet in, e.g. "
-                            f"{Path(args.show) / 'sheet.png'}")
-        check_writable(Path(args.show), "--show")
+    show = Path(args.show) if args.show else None
+    if show is not None:
+        if show.is_dir():
+            raise UserError(f"--show {show} is a folder: give the file to save the sheet in, e.g. "
+                            f"{show / 'sheet.png'}")
+        check_writable(show, "--show")
+        files_only_backend()
     model, checkpoint = load_checkpoint(args.checkpoint, args.device)
     files = image_files(args.images)
     if not files:
@@ -311,12 +323,12 @@ def cmd_predict(args) -> None:
             top = p.topk(3)
             print(f"{path}: {int(top.indices[0])} (" + ", ".join(
                 f"{int(i)}: {float(v):.2f}" for v, i in zip(top.values, top.indices, strict=True)) + ")")
-    if args.show and seen:
+    if show is not None and seen:
         from .plots import plot_predictions
 
         fig = plot_predictions({str(path): (seen[path], probabilities[path]) for path in seen})
-        atomic_write(Path(args.show), lambda f: fig.savefig(f, format="png", dpi=80))
-        print(f"sheet saved in {args.show}", file=sys.stderr if args.json else sys.stdout)
+        atomic_write(show, lambda f: fig.savefig(f, format="png", dpi=80))
+        print(f"sheet saved in {show}", file=sys.stderr if args.json else sys.stdout)
     if skipped:
         raise UserError(f"{len(skipped)} of {len(files)} file{'s' if len(files) > 1 else ''} skipped (see above)")
 
@@ -363,9 +375,7 @@ def cmd_records(args) -> None:
 
 
 def cmd_figures(args) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
+    files_only_backend()
     from . import plots, reference
     from .files import atomic_write
     from .records import check_writable

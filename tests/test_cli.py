@@ -146,3 +146,10 @@ def test_a_run_that_ends_at_chance_is_kept_and_says_so(tmp_path):
 def test_output_into_a_closed_pipe_ends_quietly(args):
     result = into_a_closed_pipe(*args)
     assert (result.returncode, result.stderr) == (141, "")
+
+
+@pytest.mark.parametrize("backend", ["nonsense", " "])
+def test_figures_draws_whatever_mplbackend_says(tmp_path, backend):
+    result = mnistlib("figures", "--out", tmp_path, MPLBACKEND=backend)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "steps.png").read_bytes()[:4] == b"\x89PNG"

@@ -202,6 +202,13 @@ def test_predict_without_a_checkpoint(tmp_path):
     assert_user_error(mnistlib("predict", "--checkpoint", tmp_path / "none", "x.png"), "not found")
 
 
+@pytest.mark.parametrize("backend", ["nonsense", "module://no_such_backend"])
+def test_the_sheet_is_drawn_whatever_mplbackend_says(quick_run_dir, folder, tmp_path, backend):
+    sheet = tmp_path / "out" / "sheet.png"
+    result = mnistlib("predict", "--checkpoint", quick_run_dir[0], folder, "--show", sheet, MPLBACKEND=backend)
+    assert result.returncode == 0, result.stderr
+    assert sheet.read_bytes()[:4] == b"\x89PNG"
+
 @pytest.mark.parametrize("json_flag", [(), ("--json",)])
 def test_predict_into_a_closed_pipe_ends_quietly(quick_run_dir, folder, json_flag):
     result = into_a_closed_pipe("predict", "--checkpoint", quick_run_dir[0], folder, *json_flag)
