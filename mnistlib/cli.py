@@ -87,8 +87,8 @@ def build_parser() -> Parser:
                           help="auto (default): the GPU if PyTorch sees one, else the CPU")
     predict = commands.add_parser("predict", help="classify your own images of handwritten digits")
     predict.add_argument("images", nargs="+", metavar="IMAGE_OR_FOLDER",
-                         help="image files (PNG, JPEG, ...; any size, dark ink on light paper or the reverse), or "
-                              "folders of them")
+                         help="image files (PNG, JPEG, ...; HEIC with pillow-heif installed; any size, dark ink on "
+                              "light paper or the reverse), or folders of them")
     predict.add_argument("--checkpoint", required=True, help="a run folder or its model.pt")
     predict.add_argument("--device", default="cpu", choices=DEVICES, help="default cpu")
     predict.add_argument("--json", action="store_true", help="print one JSON document instead of a line per image")
@@ -288,6 +288,7 @@ def cmd_predict(args) -> None:
 
     import torch
 
+    from .errors import one_line
     from .files import atomic_write
     from .predict import image_files, predict, preprocess_stages
     from .records import check_writable, load_checkpoint
@@ -303,12 +304,15 @@ def cmd_predict(args) -> None:
     files = image_files(args.images)
     if not files:
         raise UserError(f"no files in {', '.join(args.images)}: give image files, or folders holding them")
+    if hasattr(sys.stdout, "reconfigure"):  # a file name in another encoding prints escaped, as on stderr
+        sys.stdout.reconfigure(errors="backslashreplace")
     seen, skipped = {}, {}
     for path in files:
         try:
             seen[path] = preprocess_stages(path)
-        except UserError as exc:
-            skipped[path] = str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}"
+        except Exception as exc:  # noqa: BLE001 - whatever one file does wrong, the others are classified
+            reason = str(exc) if isinstance(exc, UserError) else one_line(exc)
+            skipped[path] = reason if reason.startswith(str(path)) else f"{path}: {reason}"
             print(f"python -m mnistlib: skipped {skipped[path]}", file=sys.stderr)
     digits = torch.stack([stages.tensor() for stages in seen.values()]) if seen else None
     probabilities = dict(zip(seen, predict(model, digits, checkpoint["mean"], checkpoint["std"]), strict=True)) \

@@ -11,13 +11,16 @@ MNIST itself defines.
 
 from __future__ import annotations
 
+import functools
 import os
+import stat
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError, features
 
 from .errors import UserError
 
@@ -31,6 +34,78 @@ WORKING_SIZE = 256  # larger images are first reduced to this many pixels on the
 
 class NoInk(UserError):
     """The image holds no digit: one even tone, or too little contrast to tell ink from paper."""
+
+
+# How much of a file is read to tell its format by its signature (an SVG's <svg> tag can follow an XML
+# prolog and comments).
+HEAD = 4096
+# ISO base media file format brands (the ftyp box that opens the file): HEIF, AVIF, Canon's CR3 raw.
+HEIC_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs"}
+HEIF_BRANDS = {b"mif1", b"msf1"}  # HEIF's own, shared by HEIC and AVIF files: the codec brand decides
+AVIF_BRANDS = {b"avif", b"avis"}
+# What a file Pillow cannot open is, by ``sniff_format``, and what to do with it.
+UNREADABLE = {
+    "heif": "a HEIC/HEIF photo (phones save these), which Pillow reads only with a plugin: pip install "
+            "pillow-heif (predict then uses it), or export it as JPEG or PNG",
+    "avif": "an AVIF image, and this Pillow was built without AVIF support: pip install --upgrade pillow "
+            "(its wheels read AVIF), or export it as PNG or JPEG",
+    "jxl": "a JPEG XL image, which Pillow does not read: export it as PNG or JPEG",
+    "cr3": "a Canon raw photo (CR3): export it as JPEG or PNG from a photo program",
+    "mp4": "an MP4/QuickTime file (video or sound), not a still image: save one frame as PNG or JPEG",
+    "svg": "an SVG drawing (vector graphics), which Pillow does not read: export it as PNG",
+    "html": "a web page (HTML), not an image: save the image itself from the browser (Save image as)",
+    "pdf": "a PDF document, not an image: export the page as PNG or JPEG",
+    "zip": "a ZIP archive (or an office document), not an image: take the image out of it",
+    "empty": "an empty file (0 bytes)",
+}
+
+
+def sniff_format(head: bytes) -> str | None:
+    """The format of a file whose first bytes are ``head`` (up to ``HEAD``), told by its signature, among
+    those people take for images and Pillow cannot open (without a plugin): a key of ``UNREADABLE``
+    ("heif", "avif", "jxl", "cr3", "mp4", "svg", "html", "pdf", "zip", "empty"), else None."""
+    if not head:
+        return "empty"
+    if head[4:8] == b"ftyp":  # an ISO base media file: the major brand, then the compatible ones
+        size = int.from_bytes(head[:4], "big")
+        brands = [head[8:12]] + [head[i: i + 4] for i in range(16, min(size, len(head)) - 3, 4)]
+        for brand in brands:
+            if brand in AVIF_BRANDS:
+                return "avif"
+            if brand in HEIC_BRANDS:
+                return "heif"
+        if HEIF_BRANDS.intersection(brands):
+            return "heif"
+        return "cr3" if b"crx " in brands else "mp4"
+    if head.startswith((b"\xff\x0a", b"\x00\x00\x00\x0cJXL \r\n\x87\n")):
+        return "jxl"
+    if b"%PDF-" in head[:1024]:  # PDF readers accept a header up to 1 KiB in
+        return "pdf"
+    if head.startswith(b"PK\x03\x04"):
+        return "zip"
+    text = head.removeprefix(b"\xef\xbb\xbf").lstrip().lower()
+    if text.startswith(b"<"):
+        if b"<svg" in text:
+            return "svg"
+        if text.startswith(b"<!doctype html") or b"<html" in text:
+            return "html"
+    return None
+
+
+@functools.cache
+def register_heif_plugin() -> bool:
+    """Register pillow-heif's HEIF/HEIC opener with Pillow, once, if pillow-heif is installed; whether it is."""
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError:
+        return False
+    register_heif_opener()
+    return True
+
+
+# Kinds of file that are not regular files, which an image reader would wait on (a FIFO) or misread.
+SPECIAL_FILES = {stat.S_ISFIFO: "a FIFO (named pipe)", stat.S_ISSOCK: "a socket", stat.S_ISCHR: "a character device",
+                 stat.S_ISBLK: "a block device"}
 
 
 @dataclass
@@ -54,25 +129,12 @@ def load_image(source) -> Image.Image:
     """A PIL image from a path, a PIL image, a NumPy array (H, W), (H, W, 3) or (H, W, 4) of integers
     0-255 (0-65535 for 16-bit values) or floats 0-1, or a torch tensor of those shapes (or (1, H, W)). A
     photo is turned upright by its EXIF orientation. Raises ``UserError`` naming the file when it cannot
-    be read as an image, or naming the array's shape or range when it is not one."""
+    be read as an image (naming the format and what to do for formats Pillow cannot open, see
+    ``sniff_format``), or naming the array's shape or range when it is not one."""
     if isinstance(source, Image.Image):
         return _eight_bit(source)
     if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if not path.exists():
-            raise UserError(f"{path}: no such file")
-        try:
-            with Image.open(path) as image:
-                image.load()
-                return _eight_bit(ImageOps.exif_transpose(image))
-        except UnidentifiedImageError:
-            raise UserError(f"{path}: not an image (Pillow recognizes no image format in it)") from None
-        except Image.DecompressionBombError:
-            raise UserError(f"{path}: too many pixels to open safely (Pillow's limit against decompression "
-                            "bombs); give a smaller image") from None
-        except (OSError, ValueError) as exc:
-            detail = str(exc).strip("()'\"").splitlines()[0][:80] if str(exc) else type(exc).__name__
-            raise UserError(f"{path}: a damaged image ({detail})") from None
+        return _open_file(Path(source))
     array = source.detach().cpu().numpy() if isinstance(source, torch.Tensor) else np.asarray(source)
     if array.ndim == 3 and array.shape[0] == 1:
         array = array[0]
@@ -86,6 +148,49 @@ def load_image(source) -> Image.Image:
     if array.dtype != np.uint8:
         array = np.clip(np.nan_to_num(array.astype(np.float32)) * 255 + 0.5, 0, 255).astype(np.uint8)
     return Image.fromarray(array)
+
+
+def _open_file(path: Path) -> Image.Image:
+    """``load_image`` of a path: a regular file, read by Pillow (with pillow-heif for HEIF when installed)."""
+    try:
+        kind = next((kind for test, kind in SPECIAL_FILES.items() if test(path.stat().st_mode)), None)
+        if kind is not None:
+            raise UserError(f"{path}: not a regular file but {kind}; give an image file")
+        with open(path, "rb") as file:
+            head = file.read(HEAD)
+            if sniff_format(head) == "heif":
+                register_heif_plugin()
+            file.seek(0)
+            with Image.open(file) as image:
+                image.load()
+                return _eight_bit(ImageOps.exif_transpose(image))
+    except FileNotFoundError:
+        raise UserError(f"{path}: {'a link to a missing file' if path.is_symlink() else 'no such file'}") from None
+    except UnidentifiedImageError:
+        kind = sniff_format(head)
+        if (kind == "heif" and register_heif_plugin()) or (kind == "avif" and features.check("avif")):
+            what = f"a damaged {'AVIF' if kind == 'avif' else 'HEIC/HEIF'} image (Pillow reads the format, " \
+                   "but found no picture in this file)"
+        else:
+            what = UNREADABLE.get(kind, "not an image (Pillow recognizes no image format in it)")
+        raise UserError(f"{path}: {what}") from None
+    except Image.DecompressionBombError:
+        raise UserError(f"{path}: too many pixels to open safely (Pillow's limit against decompression "
+                        "bombs); give a smaller image") from None
+    except PermissionError as exc:
+        raise UserError(f"{path}: cannot read it ({exc.strerror}); check its permissions") from None
+    except OSError as exc:
+        if exc.errno is not None:  # the file system's error, not the decoder's
+            raise UserError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+        raise UserError(f"{path}: a damaged image ({_detail(exc)})") from None
+    except (ValueError, EOFError, struct.error) as exc:
+        raise UserError(f"{path}: a damaged image ({_detail(exc)})") from None
+
+
+def _detail(exc: BaseException) -> str:
+    """The first line of a decoder's error, at most 80 characters, for a message in parentheses."""
+    lines = str(exc).strip("()'\" \n").splitlines()
+    return lines[0][:80] if lines else type(exc).__name__
 
 
 def _eight_bit(image: Image.Image) -> Image.Image:
@@ -242,12 +347,13 @@ def predict(model: torch.nn.Module, images: torch.Tensor, mean: float, std: floa
 
 def image_files(paths: list[str | os.PathLike]) -> list[Path]:
     """The files ``paths`` name: each file as given, and a folder's files (sorted; not its subfolders or
-    hidden files). A folder's files that are not images by their suffix are kept too, so that they are
-    reported rather than passed over in silence."""
+    hidden files). A folder's files that are not images by their suffix, and its entries that are not
+    regular files (FIFOs, sockets, broken links), are kept too, so that they are reported rather than
+    passed over in silence."""
     found = []
     for path in map(Path, paths):
         if path.is_dir():
-            found += sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+            found += sorted(p for p in path.iterdir() if not p.is_dir() and not p.name.startswith("."))
         else:
             found.append(path)
     return found

@@ -1,6 +1,13 @@
 """Your own digits: MNIST's preprocessing on photo-like images, the predict command, and bad input."""
 
+import builtins
+import errno
+import importlib.util
+import io
 import json
+import os
+import sys
+import types
 
 import numpy as np
 import pytest
@@ -8,8 +15,8 @@ import torch
 from PIL import Image
 
 from conftest import assert_user_error, into_a_closed_pipe, mnistlib
+from mnistlib import cli, notebook, photos, predict, records
 from mnistlib import data as mnist_data
-from mnistlib import notebook, photos, predict, records
 from mnistlib.errors import UserError
 
 COUNT = 300  # test digits re-drawn as photos
@@ -213,3 +220,128 @@ def test_the_sheet_is_drawn_whatever_mplbackend_says(quick_run_dir, folder, tmp_
 def test_predict_into_a_closed_pipe_ends_quietly(quick_run_dir, folder, json_flag):
     result = into_a_closed_pipe("predict", "--checkpoint", quick_run_dir[0], folder, *json_flag)
     assert (result.returncode, result.stderr) == (141, "")
+
+HEIC = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64)  # an iPhone's: major brand heic
+HEIF = b"\x00\x00\x00\x1cftypmif1\x00\x00\x00\x00mif1heicmiaf" + bytes(64)  # major brand mif1, then heic
+
+@pytest.mark.skipif(importlib.util.find_spec("pillow_heif") is not None, reason="pillow-heif reads HEIC here")
+def test_formats_pillow_cannot_open_are_named_with_what_to_do(quick_run_dir, folder):
+    files = {"photo.heic": HEIC, "from-a-phone.jpg": HEIF,  # told by their bytes, not their suffix
+             "drawing.svg": b'<?xml version="1.0"?>\n<!-- a comment -->\n<svg xmlns="http://www.w3.org/2000/svg"/>',
+             "scan.pdf": b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", "saved-link.png": b"<!DOCTYPE html><html><img></html>"}
+    for name, payload in files.items():
+        (folder / name).write_bytes(payload)
+    result = mnistlib("predict", "--checkpoint", quick_run_dir[0], folder)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert len(result.stdout.strip().splitlines()) == 3  # the three digits still classified
+    lines = {line.split(": ", 2)[1].removeprefix(f"skipped {folder}{os.sep}"): line.split(": ", 2)[2]
+             for line in result.stderr.strip().splitlines()[:-1]}
+    assert lines.keys() == files.keys()
+    for name in ("photo.heic", "from-a-phone.jpg"):
+        assert lines[name].startswith("a HEIC/HEIF photo") and "pip install pillow-heif" in lines[name]
+    assert lines["drawing.svg"].startswith("an SVG drawing") and "export it as PNG" in lines["drawing.svg"]
+    assert lines["scan.pdf"].startswith("a PDF document") and "export the page" in lines["scan.pdf"]
+    assert lines["saved-link.png"].startswith("a web page (HTML)")
+
+@pytest.mark.parametrize("head, kind", [
+    (HEIC, "heif"), (HEIF, "heif"), (b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00avifmif1miaf", "avif"),
+    (b"\x00\x00\x00\x1cftypmif1\x00\x00\x00\x00mif1avifmiaf", "avif"),
+    (b"\x00\x00\x00\x18ftypcrx \x00\x00\x00\x01crx isom", "cr3"),
+    (b"\x00\x00\x00\x14ftypqt  \x00\x00\x00\x00qt  ", "mp4"),
+    (b"\xff\x0a\xfa\x7f", "jxl"), (b"\x00\x00\x00\x0cJXL \r\n\x87\n", "jxl"), (b"\xef\xbb\xbf  <svg width='9'>", "svg"),
+    (b"%PDF-1.4", "pdf"), (b"PK\x03\x04\x14\x00", "zip"), (b"\n<html><body>", "html"), (b"", "empty"),
+    (b"\x89PNG\r\n\x1a\n", None), (b"not an image", None), (b"<?xml version='1.0'?><notes/>", None),
+])
+def test_formats_are_told_by_their_first_bytes(head, kind):
+    assert predict.sniff_format(head) == kind
+    assert kind is None or kind in predict.UNREADABLE
+
+def test_an_installed_heif_plugin_is_registered_before_opening(monkeypatch, tmp_path, test_digits):
+    """pillow-heif, when installed, reads the HEIC file predict names it for: here a stand-in whose
+    opener decodes the file as the digit it stands for."""
+    digit = io.BytesIO()
+    Image.fromarray(255 - test_digits[0][0].numpy()).save(digit, format="PNG")
+    Image.init()
+    monkeypatch.setattr(Image, "ID", list(Image.ID))
+    monkeypatch.setattr(Image, "OPEN", dict(Image.OPEN))
+    plugin = types.ModuleType("pillow_heif")
+    plugin.register_heif_opener = lambda: Image.register_open(
+        "HEIF", lambda fp, filename: Image.open(io.BytesIO(digit.getvalue())),
+        lambda prefix: prefix[4:12] == b"ftypheic")
+    monkeypatch.setitem(sys.modules, "pillow_heif", plugin)
+    predict.register_heif_plugin.cache_clear()
+    (tmp_path / "photo.heic").write_bytes(HEIC)
+    try:
+        torch.testing.assert_close(predict.preprocess(tmp_path / "photo.heic"), predict.preprocess(Image.open(digit)))
+    finally:
+        predict.register_heif_plugin.cache_clear()
+
+@pytest.mark.parametrize("error, message", [
+    (PermissionError(errno.EACCES, "Permission denied"), "cannot read it (Permission denied); check its permissions"),
+    (OSError(errno.EIO, "Input/output error"), "cannot read it (Input/output error)"),
+    (FileNotFoundError(errno.ENOENT, "No such file or directory"), "no such file"),  # gone since it was listed
+])
+def test_a_file_the_system_cannot_read_is_not_called_damaged(monkeypatch, tmp_path, error, message):
+    path = tmp_path / "digit.png"
+    Image.new("L", (40, 40), 255).save(path)
+    real_open = builtins.open
+
+    def refusing_open(file, *args, **kwargs):
+        if os.fspath(file) == str(path):
+            raise error
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", refusing_open)
+    with pytest.raises(UserError) as raised:
+        predict.load_image(path)
+    assert str(raised.value) == f"{path}: {message}"
+
+def test_odd_files_are_skipped_in_one_line_each_and_the_rest_classified(quick_run_dir, folder, tmp_path):
+    os.mkfifo(folder / "pipe.png")  # opening it would wait for a writer
+    given = tmp_path / "elsewhere" / "given.png"  # a subfolder: not among the folder's files
+    given.parent.mkdir()
+    os.mkfifo(given)
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "link.png").symlink_to(tmp_path / "nowhere.png")
+    result = mnistlib("predict", "--checkpoint", quick_run_dir[0], folder, given, timeout=300)
+    assert result.returncode == 2
+    assert len(result.stdout.strip().splitlines()) == 3
+    assert result.stderr.strip().splitlines() == [
+        f"python -m mnistlib: skipped {folder / 'empty.jpg'}: an empty file (0 bytes)",
+        f"python -m mnistlib: skipped {folder / 'link.png'}: a link to a missing file",
+        f"python -m mnistlib: skipped {folder / 'pipe.png'}: not a regular file but a FIFO (named pipe); give an "
+        "image file",
+        f"python -m mnistlib: skipped {given}: not a regular file but a FIFO (named pipe); give an "
+        "image file",
+        "python -m mnistlib: error: 4 of 7 files skipped (see above)",
+    ]
+
+def test_whatever_one_file_raises_the_others_are_classified(quick_run_dir, folder, monkeypatch, capsys):
+    files = sorted(folder.iterdir())
+    errors = {files[0]: RuntimeError("the decoder gave up\nat byte 9"), files[2]: MemoryError()}
+    prepare = predict.preprocess_stages
+
+    def failing(path):
+        if path in errors:
+            raise errors[path]
+        return prepare(path)
+
+    monkeypatch.setattr(predict, "preprocess_stages", failing)
+    assert cli.main(["predict", "--checkpoint", str(quick_run_dir[0]), str(folder)]) == 2
+    out, err = capsys.readouterr()
+    assert [line.split(": ")[0] for line in out.strip().splitlines()] == [str(files[1])]
+    assert err.strip().splitlines() == [
+        f"python -m mnistlib: skipped {files[0]}: RuntimeError: the decoder gave up",
+        f"python -m mnistlib: skipped {files[2]}: MemoryError",
+        "python -m mnistlib: error: 2 of 3 files skipped (see above)",
+    ]
+
+def test_a_file_name_in_another_encoding_is_classified(quick_run_dir, folder):
+    source = sorted(folder.iterdir())[0]
+    try:
+        source.rename(folder / os.fsdecode(b"digit-\xff" + source.suffix.encode()))  # Latin-1 bytes, not UTF-8
+    except OSError:
+        pytest.skip("this file system takes UTF-8 names only")
+    result = mnistlib("predict", "--checkpoint", quick_run_dir[0], folder)
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.strip().splitlines()) == 3 and "digit-\\udcff" in result.stdout
