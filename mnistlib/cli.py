@@ -93,7 +93,8 @@ def build_parser() -> Parser:
     predict.add_argument("--device", default="cpu", choices=DEVICES, help="default cpu")
     predict.add_argument("--json", action="store_true", help="print one JSON document instead of a line per image")
     predict.add_argument("--show", metavar="FILE.png",
-                         help="also save a sheet of each image beside the 28x28 digit the model saw")
+                         help="also save a sheet of each image beside the 28x28 digit the model saw (marked in "
+                              "its PNG text: predict passes over a sheet it finds among its inputs)")
     bench = commands.add_parser("bench", help="time mnistlib's pipeline against the classic one, and time to 99.4%%")
     bench.add_argument("--device", default="auto", choices=DEVICES,
                        help="auto (default): the GPU if PyTorch sees one, else the CPU")
@@ -283,6 +284,19 @@ def files_only_backend() -> None:
     matplotlib.use("agg")  # for a matplotlib imported before (main called from Python)
 
 
+def holds_a_sheet(path: Path) -> bool:
+    """Whether ``path`` is a sheet that ``predict --show`` saved (``predict.Sheet``), not an input of its own."""
+    from .predict import Sheet, load_image
+
+    try:
+        load_image(path)
+    except Sheet:
+        return True
+    except Exception:  # noqa: BLE001 - unreadable, so no sheet
+        return False
+    return False
+
+
 def cmd_predict(args) -> None:
     import json
 
@@ -290,7 +304,7 @@ def cmd_predict(args) -> None:
 
     from .errors import one_line
     from .files import atomic_write
-    from .predict import image_files, predict, preprocess_stages
+    from .predict import SHEET_METADATA, Sheet, image_files, predict, preprocess_stages
     from .records import check_writable, load_checkpoint
 
     show = Path(args.show) if args.show else None
@@ -304,24 +318,36 @@ def cmd_predict(args) -> None:
     files = image_files(args.images)
     if not files:
         raise UserError(f"no files in {', '.join(args.images)}: give image files, or folders holding them")
+    target = next((path for path in files if show is not None and os.path.realpath(path) == os.path.realpath(show)),
+                  None)  # the input that --show's sheet will replace: it may only be an earlier sheet
+    if target is not None and target.exists() and not holds_a_sheet(target):
+        raise UserError(f"--show {show} is one of the images to classify: give another file for the sheet")
     if hasattr(sys.stdout, "reconfigure"):  # a file name in another encoding prints escaped, as on stderr
         sys.stdout.reconfigure(errors="backslashreplace")
-    seen, skipped = {}, {}
+    seen, skipped, passed_over = {}, {}, set()
     for path in files:
         try:
+            if path == target:
+                raise Sheet(f"{path}: the file --show names, where this run's sheet goes")
             seen[path] = preprocess_stages(path)
+        except Sheet as exc:  # predict's own output, not a digit: passed over, not a mistake
+            passed_over.add(path)
+            print(f"python -m mnistlib: passed over {exc}", file=sys.stderr)
         except Exception as exc:  # noqa: BLE001 - whatever one file does wrong, the others are classified
             reason = str(exc) if isinstance(exc, UserError) else one_line(exc)
             skipped[path] = reason if reason.startswith(str(path)) else f"{path}: {reason}"
             print(f"python -m mnistlib: skipped {skipped[path]}", file=sys.stderr)
+    if not seen and not skipped:
+        raise UserError(f"nothing to classify: {len(passed_over)} sheet{'s' if len(passed_over) > 1 else ''} "
+                        "that predict --show saved passed over (see above); give images of digits")
     digits = torch.stack([stages.tensor() for stages in seen.values()]) if seen else None
     probabilities = dict(zip(seen, predict(model, digits, checkpoint["mean"], checkpoint["std"]), strict=True)) \
         if seen else {}
     if args.json:
         print(json.dumps([{"file": str(path), "error": skipped[path]} if path in skipped else
                           {"file": str(path), "digit": int(probabilities[path].argmax()),
-                           "probabilities": [round(float(p), 4) for p in probabilities[path]]} for path in files],
-                         indent=1))
+                           "probabilities": [round(float(p), 4) for p in probabilities[path]]}
+                          for path in files if path not in passed_over], indent=1))
     else:
         for path, p in probabilities.items():
             top = p.topk(3)
@@ -331,7 +357,7 @@ def cmd_predict(args) -> None:
         from .plots import plot_predictions
 
         fig = plot_predictions({str(path): (seen[path], probabilities[path]) for path in seen})
-        atomic_write(show, lambda f: fig.savefig(f, format="png", dpi=80))
+        atomic_write(show, lambda f: fig.savefig(f, format="png", dpi=80, metadata=SHEET_METADATA))
         print(f"sheet saved in {show}", file=sys.stderr if args.json else sys.stdout)
     if skipped:
         raise UserError(f"{len(skipped)} of {len(files)} file{'s' if len(files) > 1 else ''} skipped (see above)")

@@ -36,6 +36,20 @@ class NoInk(UserError):
     """The image holds no digit: one even tone, or too little contrast to tell ink from paper."""
 
 
+class Sheet(UserError):
+    """The image is a sheet of predictions that ``predict --show`` saved (``SHEET_METADATA``), not a digit."""
+
+
+# The PNG text that marks the sheets ``predict --show`` saves (matplotlib's ``savefig(metadata=...)``), so
+# that a sheet read back, renamed or moved included, is recognized as no digit.
+SHEET_METADATA = {"Software": "mnistlib predict --show", "Title": "images and the digits a model saw in them"}
+
+
+def is_sheet(image: Image.Image) -> bool:
+    """Whether ``image`` (as Pillow opened it) carries the mark of a ``predict --show`` sheet."""
+    return str(image.info.get("Software", "")) == SHEET_METADATA["Software"]
+
+
 # How much of a file is read to tell its format by its signature (an SVG's <svg> tag can follow an XML
 # prolog and comments).
 HEAD = 4096
@@ -130,8 +144,11 @@ def load_image(source) -> Image.Image:
     0-255 (0-65535 for 16-bit values) or floats 0-1, or a torch tensor of those shapes (or (1, H, W)). A
     photo is turned upright by its EXIF orientation. Raises ``UserError`` naming the file when it cannot
     be read as an image (naming the format and what to do for formats Pillow cannot open, see
-    ``sniff_format``), or naming the array's shape or range when it is not one."""
+    ``sniff_format``), ``Sheet`` (a ``UserError``) for a sheet that ``predict --show`` saved, or
+    ``UserError`` naming the array's shape or range when it is not one."""
     if isinstance(source, Image.Image):
+        if is_sheet(source):
+            raise Sheet("a sheet of predictions that predict --show saved, not a digit")
         return _eight_bit(source)
     if isinstance(source, (str, os.PathLike)):
         return _open_file(Path(source))
@@ -163,6 +180,8 @@ def _open_file(path: Path) -> Image.Image:
             file.seek(0)
             with Image.open(file) as image:
                 image.load()
+                if is_sheet(image):
+                    raise Sheet(f"{path}: a sheet of predictions that predict --show saved, not a digit")
                 return _eight_bit(ImageOps.exif_transpose(image))
     except FileNotFoundError:
         raise UserError(f"{path}: {'a link to a missing file' if path.is_symlink() else 'no such file'}") from None

@@ -216,13 +216,16 @@ def test_the_sheet_is_drawn_whatever_mplbackend_says(quick_run_dir, folder, tmp_
     assert result.returncode == 0, result.stderr
     assert sheet.read_bytes()[:4] == b"\x89PNG"
 
+
 @pytest.mark.parametrize("json_flag", [(), ("--json",)])
 def test_predict_into_a_closed_pipe_ends_quietly(quick_run_dir, folder, json_flag):
     result = into_a_closed_pipe("predict", "--checkpoint", quick_run_dir[0], folder, *json_flag)
     assert (result.returncode, result.stderr) == (141, "")
 
+
 HEIC = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64)  # an iPhone's: major brand heic
 HEIF = b"\x00\x00\x00\x1cftypmif1\x00\x00\x00\x00mif1heicmiaf" + bytes(64)  # major brand mif1, then heic
+
 
 @pytest.mark.skipif(importlib.util.find_spec("pillow_heif") is not None, reason="pillow-heif reads HEIC here")
 def test_formats_pillow_cannot_open_are_named_with_what_to_do(quick_run_dir, folder):
@@ -243,6 +246,7 @@ def test_formats_pillow_cannot_open_are_named_with_what_to_do(quick_run_dir, fol
     assert lines["scan.pdf"].startswith("a PDF document") and "export the page" in lines["scan.pdf"]
     assert lines["saved-link.png"].startswith("a web page (HTML)")
 
+
 @pytest.mark.parametrize("head, kind", [
     (HEIC, "heif"), (HEIF, "heif"), (b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00avifmif1miaf", "avif"),
     (b"\x00\x00\x00\x1cftypmif1\x00\x00\x00\x00mif1avifmiaf", "avif"),
@@ -255,6 +259,7 @@ def test_formats_pillow_cannot_open_are_named_with_what_to_do(quick_run_dir, fol
 def test_formats_are_told_by_their_first_bytes(head, kind):
     assert predict.sniff_format(head) == kind
     assert kind is None or kind in predict.UNREADABLE
+
 
 def test_an_installed_heif_plugin_is_registered_before_opening(monkeypatch, tmp_path, test_digits):
     """pillow-heif, when installed, reads the HEIC file predict names it for: here a stand-in whose
@@ -276,6 +281,7 @@ def test_an_installed_heif_plugin_is_registered_before_opening(monkeypatch, tmp_
     finally:
         predict.register_heif_plugin.cache_clear()
 
+
 @pytest.mark.parametrize("error, message", [
     (PermissionError(errno.EACCES, "Permission denied"), "cannot read it (Permission denied); check its permissions"),
     (OSError(errno.EIO, "Input/output error"), "cannot read it (Input/output error)"),
@@ -295,6 +301,7 @@ def test_a_file_the_system_cannot_read_is_not_called_damaged(monkeypatch, tmp_pa
     with pytest.raises(UserError) as raised:
         predict.load_image(path)
     assert str(raised.value) == f"{path}: {message}"
+
 
 def test_odd_files_are_skipped_in_one_line_each_and_the_rest_classified(quick_run_dir, folder, tmp_path):
     os.mkfifo(folder / "pipe.png")  # opening it would wait for a writer
@@ -316,6 +323,7 @@ def test_odd_files_are_skipped_in_one_line_each_and_the_rest_classified(quick_ru
         "python -m mnistlib: error: 4 of 7 files skipped (see above)",
     ]
 
+
 def test_whatever_one_file_raises_the_others_are_classified(quick_run_dir, folder, monkeypatch, capsys):
     files = sorted(folder.iterdir())
     errors = {files[0]: RuntimeError("the decoder gave up\nat byte 9"), files[2]: MemoryError()}
@@ -336,6 +344,7 @@ def test_whatever_one_file_raises_the_others_are_classified(quick_run_dir, folde
         "python -m mnistlib: error: 2 of 3 files skipped (see above)",
     ]
 
+
 def test_a_file_name_in_another_encoding_is_classified(quick_run_dir, folder):
     source = sorted(folder.iterdir())[0]
     try:
@@ -345,3 +354,39 @@ def test_a_file_name_in_another_encoding_is_classified(quick_run_dir, folder):
     result = mnistlib("predict", "--checkpoint", quick_run_dir[0], folder)
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.strip().splitlines()) == 3 and "digit-\\udcff" in result.stdout
+
+
+def test_a_sheet_saved_in_the_input_folder_is_passed_over(quick_run_dir, folder):
+    sheet = folder / "sheet.png"
+    for _ in range(2):  # the second run finds the first one's sheet among its inputs
+        result = mnistlib("predict", "--checkpoint", quick_run_dir[0], folder, "--show", sheet)
+    assert result.returncode == 0, result.stderr
+    assert [line for line in result.stdout.splitlines() if str(sheet) in line] == [f"sheet saved in {sheet}"]
+    assert result.stderr.strip().splitlines() == [
+        f"python -m mnistlib: passed over {sheet}: the file --show names, where this run's sheet goes"]
+    assert Image.open(sheet).info["Software"] == predict.SHEET_METADATA["Software"]
+
+
+def test_a_renamed_or_moved_sheet_is_still_recognized(quick_run_dir, folder, tmp_path):
+    sheet = tmp_path / "elsewhere" / "sheet.png"
+    assert mnistlib("predict", "--checkpoint", quick_run_dir[0], folder, "--show", sheet).returncode == 0
+    sheet.rename(folder / "scan-7.png")
+    result = mnistlib("predict", "--checkpoint", quick_run_dir[0], folder, "--json")
+    assert result.returncode == 0, result.stderr
+    assert len(json.loads(result.stdout)) == 3 and "scan-7.png" not in result.stdout
+    assert result.stderr.strip() == (f"python -m mnistlib: passed over {folder / 'scan-7.png'}: a sheet of "
+                                     "predictions that predict --show saved, not a digit")
+    with pytest.raises(predict.Sheet):
+        predict.preprocess(folder / "scan-7.png")
+    alone = mnistlib("predict", "--checkpoint", quick_run_dir[0], folder / "scan-7.png")
+    assert alone.returncode == 2 and alone.stderr.strip().splitlines()[1:] == [
+        "python -m mnistlib: error: nothing to classify: 1 sheet that predict --show saved passed over (see above); "
+        "give images of digits"]
+
+
+def test_show_refuses_to_overwrite_an_image_it_classifies(quick_run_dir, folder):
+    image = sorted(folder.iterdir())[0]
+    before = image.read_bytes()
+    assert_user_error(mnistlib("predict", "--checkpoint", quick_run_dir[0], folder, "--show", image),
+                      f"--show {image} is one of the images to classify: give another file for the sheet")
+    assert image.read_bytes() == before
