@@ -456,7 +456,8 @@ BROKEN_PIPE = 141
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command ``argv`` names (default ``sys.argv[1:]``); its exit status: 0 done, 2 a mistake the
-    user can fix (``UserError``: one line on stderr), 130 interrupted (Ctrl-C), ``BROKEN_PIPE`` (141) when
+    user can fix (``UserError``: one line on stderr), 130 interrupted (Ctrl-C), 143 or 129 stopped by
+    SIGTERM or SIGHUP (``STOP_SIGNALS``, 128 + the signal's number), ``BROKEN_PIPE`` (141) when
     whatever reads stdout closed it early, as ``| head`` does: the rest of the output is dropped without a
     word, stdout pointed at the null device, as the ``signal`` module's note on SIGPIPE advises, so that
     the flush at exit does not fail again."""
