@@ -149,7 +149,7 @@ def at_chance(accuracy: float) -> bool:
 
     An answer that ignores the image is right, on average, at most as often as the most frequent digit
     comes up, whatever it answers: always 1 scores ``MOST_FREQUENT_DIGIT`` (11.35%), an even guess 10%. On
-    10,000 images such a guesser's score varies by at most 0.32 points (one standard deviation), so
+    10,000 images the score of a guess has a standard deviation of at most 0.32 points, so
     ``CHANCE_MARGIN`` (1 point, three of them) above the share is as far as guessing reaches; a score above
     11.35 + 1 = 12.35% shows the network reads the images. Notebook 1's ReLU on the logits (30.31%) has
     learned, its clamped scores hold it back; step 3's first epoch of augmented digits (11.38%) has not.
