@@ -159,16 +159,22 @@ def at_chance(accuracy: float) -> bool:
 
 def chance_warning(history: History) -> str | None:
     """The line that says a run ended at chance level (``at_chance`` of its final test accuracy) and what
-    usually fixes it, or None for a run that ended above it. ``history`` needs at least one epoch."""
-    if not at_chance(history.final_accuracy):
+    usually fixes it, or None for a run that ended above it. A run that was above chance at an earlier
+    epoch learned and then lost it (it diverged), one that never was has not started learning.
+    ``history`` needs at least one epoch."""
+    final, best = history.final_accuracy, history.best_record
+    if not at_chance(final):
         return None
+    lead = (f"{history.recipe} ended at chance level: final test accuracy {final:.2f}%, no better than always "
+            f"answering the most frequent digit ({MOST_FREQUENT_DIGIT}% of the test set)")
+    if not at_chance(best["test_accuracy"]):
+        return (f"{lead}; it had reached {best['test_accuracy']:.2f}% at epoch {best['epoch']} and lost it, so "
+                "training diverged: another seed usually fixes it")
     model = build_model(history.model)
     batch_norm = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
     fix = "another seed" if batch_norm else "a recipe with batch norm such as step4_final, which learns from its " \
                                              "first epoch"
-    return (f"{history.recipe} ended at chance level: final test accuracy {history.final_accuracy:.2f}%, no better "
-            f"than always answering the most frequent digit ({MOST_FREQUENT_DIGIT}% of the test set), so the "
-            f"network has not started learning; more epochs usually fix it, or {fix}")
+    return f"{lead}, so the network has not started learning; more epochs usually fix it, or {fix}"
 
 
 def check_seed(seed: int, name: str = "--seed") -> None:
