@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import signal
 import sys
@@ -177,10 +178,13 @@ def stop_signals_as_interrupts():
             signal.signal(number, handler)
 
 
-def interrupted(exc: KeyboardInterrupt, what: str) -> Interrupted:
-    """``exc`` (Ctrl-C, or a ``Stopped`` signal) as an ``Interrupted`` saying ``what`` it left; exit code
-    130 for Ctrl-C, 128 + the signal's number for a stop signal (143 for SIGTERM, 129 for SIGHUP), as
-    shells report a process a signal ended."""
+def interrupted(exc: KeyboardInterrupt | BrokenPipeError, what: str) -> Interrupted:
+    """``exc`` (Ctrl-C, a ``Stopped`` signal, or the reader of stdout gone) as an ``Interrupted`` saying
+    ``what`` it left; exit code 130 for Ctrl-C, 128 + the signal's number for a stop signal (143 for
+    SIGTERM, 129 for SIGHUP), as shells report a process a signal ended, and ``BROKEN_PIPE`` (141) for
+    a closed stdout (``| head -1``)."""
+    if isinstance(exc, BrokenPipeError):
+        return Interrupted(f"stopped: the program reading its output closed the pipe{what}", BROKEN_PIPE)
     if isinstance(exc, Stopped):
         return Interrupted(f"stopped by {signal.Signals(exc.signum).name}{what}", 128 + exc.signum)
     return Interrupted(f"interrupted{what}", 130)
@@ -228,7 +232,7 @@ def cmd_train(args) -> None:
     start = time.perf_counter()
     try:
         _, history = run()
-    except KeyboardInterrupt as exc:
+    except (KeyboardInterrupt, BrokenPipeError) as exc:  # a run stopped early, for the user to resume
         if not (out / CHECKPOINT_FILE).exists():
             raise interrupted(exc, " before the first epoch ended; nothing was saved") from None
         raise interrupted(exc, f": {out} holds the last finished epoch; continue with: "
@@ -458,19 +462,36 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command ``argv`` names (default ``sys.argv[1:]``); its exit status: 0 done, 2 a mistake the
     user can fix (``UserError``: one line on stderr), 130 interrupted (Ctrl-C), 143 or 129 stopped by
     SIGTERM or SIGHUP (``STOP_SIGNALS``, 128 + the signal's number), ``BROKEN_PIPE`` (141) when
-    whatever reads stdout closed it early, as ``| head`` does: the rest of the output is dropped without a
-    word, stdout pointed at the null device, as the ``signal`` module's note on SIGPIPE advises, so that
-    the flush at exit does not fail again."""
+    whatever reads stdout closed it early, as ``| head`` does: the rest of the output is dropped (a
+    training run says on stderr where it stopped), stdout pointed at the null device, as the ``signal``
+    module's note on SIGPIPE advises, so that the flush at exit does not fail again. Output that cannot
+    be written for another reason (a full disk under ``> file``) is one line and exit 2."""
     try:
         try:
             return run_command(argv)
         finally:
-            sys.stdout.flush()  # output still buffered meets a closed pipe here, not at exit
+            if sys.stdout is not None:  # None when the process was started with stdout closed
+                sys.stdout.flush()  # output still buffered meets a closed pipe here, not at exit
     except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        for stream in (sys.stdout, sys.stderr):  # stderr too, when both went into the pipe (2>&1)
-            os.dup2(devnull, stream.fileno())
+        _drop_output()
         return BROKEN_PIPE
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO):
+            raise
+        _drop_output()  # every file mnistlib writes is an atomic_write (a UserError): this is stdout
+        print(f"python -m mnistlib: error: cannot write the output ({exc.strerror}): free space where it goes, "
+              "or send it elsewhere", file=sys.stderr)
+        return 2
+
+
+def _drop_output() -> None:
+    """Point stdout, and stderr if it fails too (both into one pipe, ``2>&1``), at the null device."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    try:
+        sys.stderr.flush()
+    except OSError:
+        os.dup2(devnull, sys.stderr.fileno())
 
 
 def run_command(argv: list[str] | None = None) -> int:

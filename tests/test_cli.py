@@ -1,11 +1,14 @@
 """The command line as a user meets it: real subprocesses, exit codes, one-line errors."""
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
 
-from conftest import assert_user_error, into_a_closed_pipe, mnistlib
+from conftest import ROOT, assert_user_error, cli_env, into_a_closed_pipe, mnistlib
 
 
 def test_train_quick_prints_epochs_and_a_final_line(quick_run_dir):
@@ -174,3 +177,26 @@ def test_figures_draws_whatever_mplbackend_says(tmp_path, backend):
     result = mnistlib("figures", "--out", tmp_path, MPLBACKEND=backend)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "steps.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_closed_or_full_stdout_is_quiet_or_one_line():
+    """Started with stdout closed (``>&-``), a command runs as with no output; onto a full device
+    (``> /dev/full``, a full disk under ``> file``) it is one line naming the cause, exit 2."""
+    closed = subprocess.run([sys.executable, "-m", "mnistlib", "recipes"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT, env=cli_env(),
+                            preexec_fn=lambda: os.close(1))
+    assert (closed.returncode, closed.stderr) == (0, "")
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([sys.executable, "-m", "mnistlib", "recipes"], stdout=full, stderr=subprocess.PIPE,
+                                text=True, cwd=ROOT, env=cli_env())
+    assert_user_error(result, "cannot write the output (No space left on device): free space where it goes")
+
+
+def test_a_run_whose_output_pipe_closes_stops_and_says_so_on_stderr(tmp_path):
+    out = tmp_path / "run"
+    result = into_a_closed_pipe("train", "--quick", "--recipe", "step2_slim", "--device", "cpu", "--no-progress",
+                                "--out", out)
+    assert result.returncode == 141
+    assert result.stderr.strip().splitlines() == ["python -m mnistlib: stopped: the program reading its output "
+                                                  "closed the pipe before the first epoch ended; nothing was saved"]
+    assert not out.exists()
