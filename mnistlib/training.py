@@ -22,11 +22,13 @@ from .progress import bar as progress_bar
 from .recipes import Recipe, get_recipe
 from .records import (
     CHECKPOINT_FILE,
+    HISTORY_FILE,
     History,
     check_run_dir,
     claim_run_dir,
     model_from_checkpoint,
     read_checkpoint,
+    save_history,
     save_run,
     set_rng_state,
 )
@@ -245,6 +247,14 @@ def _saver(run_dir: Path | None, data: MNIST):
     return lambda model, optimizer, history: save_run(run_dir, model, optimizer, history, data.mean, data.std)
 
 
+def _history_file_lags(run_dir: Path, history: History) -> bool:
+    """Whether ``run_dir``'s history.json is missing, unreadable or other than ``history`` (its model.pt's)."""
+    try:
+        return History.load(run_dir) != history
+    except UserError:
+        return True
+
+
 def resume(
     run_dir: str | os.PathLike,
     *,
@@ -259,7 +269,9 @@ def resume(
     """Continue a run folder (or its model.pt) that stopped before its last epoch; returns (model, history).
 
     On the CPU, with the same number of threads, the result is bit-identical to a run that was never
-    interrupted: the checkpoint holds the weights, momentum buffers and random-number state.
+    interrupted: the checkpoint holds the weights, momentum buffers and random-number state. A finished
+    run whose history.json did not follow its model.pt (a full disk between the two writes) gets it
+    rewritten from model.pt, and nothing is trained.
 
     Raises ``UserError`` (one line): no checkpoint to resume, a finished run, a folder another run is
     writing, a device PyTorch cannot use here, or MNIST data that cannot be found or read.
@@ -273,6 +285,10 @@ def resume(
         checkpoint = read_checkpoint(run_dir, resuming=True)  # as it is now that no other run can write it
         history = History.from_dict(checkpoint["history"])
         if history.finished:
+            if _history_file_lags(run_dir, history):  # model.pt was written, history.json after it was not
+                save_history(run_dir / HISTORY_FILE, history)
+                log(f"{run_dir} holds a finished run; its {HISTORY_FILE} was rewritten from {CHECKPOINT_FILE}")
+                return model_from_checkpoint(checkpoint, run_dir).to(dev), history
             raise UserError(f"{run_dir} holds a finished run ({len(history.epochs)} of {history.planned_epochs} "
                             "epochs); nothing to resume")
         recipe = get_recipe(history.recipe)

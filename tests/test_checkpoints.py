@@ -3,6 +3,7 @@ and run folders that one run at a time can write."""
 
 import dataclasses
 import errno
+import re
 import resource
 import signal
 import subprocess
@@ -266,3 +267,26 @@ def test_a_run_folder_that_cannot_be_made_at_the_claim_is_one_line():
     with pytest.raises(UserError, match=r"^cannot make the run folder /proc/nope/run or its lock file \("):
         with records.claim_run_dir(Path("/proc/nope/run")):
             pass
+
+
+def test_a_full_disk_at_the_last_history_json_is_mended_by_resume(small_data, tmp_path, monkeypatch):
+    """The last epoch's model.pt is written, its history.json is not: the hint to resume must work."""
+    out = tmp_path / "run"
+    real_save_history, calls = records.save_history, []
+
+    def save_history(path, history):
+        calls.append(1)
+        if history.finished:
+            raise WriteError(path, "No space left on device", errno=errno.ENOSPC)
+        real_save_history(path, history)
+
+    monkeypatch.setattr(records, "save_history", save_history)
+    with pytest.raises(WriteError, match=r"epoch 1 is saved in model.pt; free space, then continue with: python -m "
+                                         f"mnistlib train --resume {re.escape(str(out))}$"):
+        training.train(SMALL_RECIPE, data=small_data, device="cpu", out=out, progress=False, log=lambda line: None)
+    monkeypatch.undo()
+    assert not (out / "history.json").exists() and calls == [1]
+    lines = []
+    _, history = training.resume(out, device="cpu", data=small_data, progress=False, log=lines.append)
+    assert lines == [f"{out} holds a finished run; its history.json was rewritten from model.pt"]
+    assert records.History.load(out) == history and history.finished
