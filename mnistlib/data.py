@@ -9,11 +9,13 @@ that device, so the training loop has no DataLoader and no per-image Python work
 
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
 import math
 import os
 import struct
+import sys
 import tempfile
 import urllib.error
 import urllib.parse
@@ -66,8 +68,8 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
     """The data root: the argument, else $MNISTLIB_DATA, else ~/.cache/mnistlib (a path, not checked).
 
     Whitespace and control characters around it (a line ending read with the value from an ``.env``
-    file written on Windows, a space pasted with it) are removed, and that is said once per process:
-    no folder name ends in a carriage return on purpose.
+    file written on Windows, a space pasted with it) are removed, and that is said once per process on
+    stderr: no folder name ends in a carriage return on purpose. A blank ``$MNISTLIB_DATA`` is no setting.
     """
     origin = "the data folder"
     if root is None and os.environ.get(ENV_VAR, "").strip(CONTROL_AND_SPACE):  # a blank value is no setting
@@ -79,8 +81,8 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
     if clean != text and clean:
         if text not in _stripped:
             _stripped.add(text)
-            print(f"{origin} is {shown(text)}: using {clean!r}, without the whitespace or control characters "
-                  "around it")
+            print(f"{origin} is {text!r}: using {clean!r}, without the whitespace or control characters around it",
+                  file=sys.stderr)
         text = clean
     return Path(text).expanduser()
 
@@ -90,6 +92,20 @@ def file_names(name: str) -> list[str]:
     common spelling (``t10k-images.idx3-ubyte``), each plain or gzip-compressed."""
     other = name.replace("-idx", ".idx")
     return [name, f"{name}.gz", other, f"{other}.gz"]
+
+
+def _broken_link(path: Path, fix: str) -> UserError | None:
+    """The error for ``path`` if it is a symbolic link that leads nowhere (to nothing, or round in a loop),
+    ending in ``fix``; else None."""
+    if not path.is_symlink() or path.exists():
+        return None
+    try:
+        os.stat(path)
+        loop = False
+    except OSError as exc:
+        loop = exc.errno == errno.ELOOP
+    where = "which leads back to itself (a loop of links)" if loop else "which leads to nothing"
+    return UserError(f"{shown(path)} is a symbolic link to {shown(os.readlink(path))}, {where}: {fix}")
 
 
 def find_file(raw: Path, name: str) -> Path | None:
@@ -103,9 +119,8 @@ def find_file(raw: Path, name: str) -> Path | None:
     if found := next((p for p in paths if p.is_file()), None):
         return found
     for path in paths:
-        if path.is_symlink() and not path.exists():
-            raise UserError(f"{shown(path)} is a symbolic link to {shown(os.readlink(path))}, which leads to no file: "
-                            "point the link at the MNIST file, or remove it to have the file downloaded")
+        if error := _broken_link(path, "point the link at the MNIST file, or remove it to have the file downloaded"):
+            raise error
         if path.is_dir():
             raise UserError(f"{shown(path)} is a folder, not the MNIST file of that name: move it away, or put "
                             f"{name}.gz in {shown(raw)}")
@@ -141,7 +156,7 @@ def raw_folder(root: Path, names: tuple[str, ...]) -> Path:
         if any(find_file(folder, name) for name in names):
             if folder != root / "MNIST" / "raw" and folder not in _announced:
                 _announced.add(folder)
-                print(f"MNIST files found in {shown(folder)}; using them")
+                print(f"MNIST files found in {shown(folder)}; using them", file=sys.stderr)
             return folder
     return download_folder(root)
 
@@ -283,6 +298,9 @@ def load_raw(root: str | os.PathLike | None = None, download: bool = True,
     downloaded, or when a file is corrupt.
     """
     given = data_root(root)
+    for folder in (given, given / "MNIST", given / "MNIST" / "raw"):
+        if error := _broken_link(folder, "point the link at the folder that holds the files, or remove it"):
+            raise error
     raw = raw_folder(given, names)
     missing = [name for name in names if find_file(raw, name) is None]
     if missing and not download:
@@ -291,7 +309,8 @@ def load_raw(root: str | os.PathLike | None = None, download: bool = True,
         try:
             _download(raw, missing)
         except DownloadFailed as exc:
-            raise UserError(_missing_message(root, raw, missing, str(exc))) from None
+            still = [name for name in missing if find_file(raw, name) is None]  # some may have come meanwhile
+            raise UserError(_missing_message(root, raw, still, str(exc))) from None
     return {name: read_idx(find_file(raw, name), FILES[name]) for name in names}
 
 

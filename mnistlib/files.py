@@ -21,8 +21,14 @@ class WriteError(UserError):
 
     @property
     def fix(self) -> str:
-        """What frees the way for a new try, in a few words."""
-        return "free space" if self.errno in (errno.ENOSPC, errno.EDQUOT) else "fix that"
+        """What frees the way for a new try, in a few words, by the operating system's reason."""
+        if self.errno in (errno.ENOSPC, errno.EDQUOT):
+            return "free space"
+        if self.errno == errno.EFBIG:
+            return "raise the limit on file size (ulimit -f)"
+        if self.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return f"make {self.path.parent} writable"
+        return "once that is mended"
 
 
 def _umask() -> int:

@@ -257,8 +257,8 @@ def test_a_file_size_limit_on_the_command_line_is_one_line_and_leaves_no_folder(
     result = subprocess.run([sys.executable, "-m", "mnistlib", "train", "--quick", "--recipe", "step2_slim",
                              "--device", "cpu", "--no-progress", "--out", str(out)], cwd=ROOT, env=cli_env(),
                             capture_output=True, text=True, preexec_fn=limit_file_size)
-    assert_user_error(result, f"cannot write {out / 'model.pt'} (File too large): no epoch was saved; fix that, "
-                              "then start the run again")
+    assert_user_error(result, f"cannot write {out / 'model.pt'} (File too large): no epoch was saved; raise the "
+                              "limit on file size (ulimit -f), then start the run again")
     assert not out.exists()
 
 

@@ -165,9 +165,9 @@ def test_a_root_one_level_off_uses_the_files_there(copied_root, mirror_folder, s
     labels = mnist_data.load_raw(copied_root / level, names=mnist_data.TEST_FILES)["t10k-labels-idx1-ubyte"]
     assert labels[:3].tolist() == [7, 2, 1]
     assert sorted(p.relative_to(copied_root) for p in copied_root.rglob("*")) == before  # nothing downloaded
-    assert capsys.readouterr().out == f"MNIST files found in {copied_root / 'MNIST' / 'raw'}; using them\n"
+    assert capsys.readouterr().err == f"MNIST files found in {copied_root / 'MNIST' / 'raw'}; using them\n"
     mnist_data.load_raw(copied_root / level, names=mnist_data.TEST_FILES)
-    assert capsys.readouterr().out == ""  # said once
+    assert capsys.readouterr().err == ""  # said once
 
 
 @pytest.mark.parametrize("level", ["MNIST", "MNIST/raw"])
@@ -289,13 +289,13 @@ def test_a_data_root_read_with_its_line_ending_is_used_without_it_and_says_so(co
     monkeypatch.setenv("MNISTLIB_DATA", f"{before}{copied_root}{after}")
     labels = mnist_data.load_raw(names=mnist_data.TEST_FILES)["t10k-labels-idx1-ubyte"]
     assert labels[:3].tolist() == [7, 2, 1]
-    said = capsys.readouterr().out
+    said = capsys.readouterr().err
     assert said == (f"$MNISTLIB_DATA is {before + str(copied_root) + after!r}: using {str(copied_root)!r}, without "
                     "the whitespace or control characters around it\n")
     mnist_data.load_raw(names=mnist_data.TEST_FILES)
-    assert capsys.readouterr().out == ""  # said once
+    assert capsys.readouterr().err == ""  # said once
     mnist_data.load_raw(f"{copied_root}{after * 2}", names=mnist_data.TEST_FILES)  # an argument too
-    assert capsys.readouterr().out.startswith("the data folder is")
+    assert capsys.readouterr().err.startswith("the data folder is")
     assert sorted(p.name for p in copied_root.parent.iterdir()) == ["data"]  # no folder named with the stray end
 
 
@@ -314,9 +314,10 @@ def _remove(root: Path, name: str) -> Path:
 
 
 @pytest.mark.parametrize("make, fragment", [
-    (lambda path: path.symlink_to(path.parent / "moved" / path.name), "is a symbolic link to "),
-    (lambda path: (path.symlink_to(path.with_name("loop")), path.with_name("loop").symlink_to(path)),
-     "is a symbolic link to "),
+    (lambda path: path.symlink_to("moved/t10k-labels-idx1-ubyte.gz"),
+     "is a symbolic link to moved/t10k-labels-idx1-ubyte.gz, which leads to nothing: point the link at"),
+    (lambda path: (path.symlink_to("loop"), path.with_name("loop").symlink_to(path.name)),
+     "is a symbolic link to loop, which leads back to itself (a loop of links): point the link at the MNIST file"),
     (lambda path: path.mkdir(), "is a folder, not the MNIST file of that name"),
     (lambda path: os.mkfifo(path), "is not a regular file (a device, pipe or socket)"),
 ])
@@ -359,3 +360,22 @@ def test_another_mnist_file_under_a_files_name_is_named(copied_root):
     test_labels.write_bytes(_file(copied_root, "train-labels-idx1-ubyte").read_bytes())
     with pytest.raises(UserError, match=r"\(it holds train-labels-idx1-ubyte \(by its idx header\)\)$"):
         mnist_data.load_raw(copied_root)
+
+
+@pytest.mark.parametrize("level", ["", "MNIST", "MNIST/raw"])
+def test_a_data_folder_that_is_a_broken_link_is_named_not_reported_missing(tmp_path, offline, level):
+    root = tmp_path / "data"
+    link = root / level if level else root
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(tmp_path / "unmounted" / "data")
+    with pytest.raises(UserError, match=f"^{re.escape(str(link))} is a symbolic link to .*, which leads to nothing: "
+                                        "point the link at the folder that holds the files, or remove it$"):
+        mnist_data.load_raw(root)
+
+
+def test_after_a_partial_download_only_what_is_still_missing_is_named(tmp_path, mirror_folder, serve, monkeypatch):
+    (mirror_folder / "t10k-labels-idx1-ubyte.gz").unlink()  # the mirror lacks one of the two
+    monkeypatch.setattr(mnist_data, "MIRRORS", [serve(mirror_folder)])
+    with pytest.raises(UserError, match=r"lacks t10k-labels-idx1-ubyte \(plain or .gz\); download failed"):
+        mnist_data.load_raw(tmp_path, names=mnist_data.TEST_FILES)
+    assert [p.name for p in (tmp_path / "MNIST" / "raw").iterdir()] == ["t10k-images-idx3-ubyte.gz"]
