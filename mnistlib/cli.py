@@ -301,12 +301,16 @@ def holds_a_sheet(path: Path) -> bool:
     return False
 
 
+# What a per-file skip that no check foresaw (an exception of Pillow or of preprocessing) ends with.
+RESAVE = "save it as PNG or JPEG and try again"
+
+
 def cmd_predict(args) -> None:
     import json
 
     import torch
 
-    from .errors import one_line
+    from .errors import one_line, printable
     from .files import atomic_write
     from .predict import SHEET_METADATA, Sheet, image_files, predict, preprocess_stages
     from .records import check_writable, load_checkpoint
@@ -319,15 +323,20 @@ def cmd_predict(args) -> None:
         check_writable(show, "--show")
         files_only_backend()
     model, checkpoint = load_checkpoint(args.checkpoint, args.device)
-    files = image_files(args.images)
+    files, unreadable = image_files(args.images)
+    for reason in unreadable.values():
+        print(f"python -m mnistlib: skipped {printable(reason)}", file=sys.stderr)
     if not files:
-        raise UserError(f"no files in {', '.join(args.images)}: give image files, or folders holding them")
+        if unreadable:
+            raise UserError(f"nothing to classify: {_count(unreadable, 'folder')} skipped (see above)")
+        raise UserError(f"no files in {', '.join(map(printable, args.images))}: give image files, or folders "
+                        "holding them")
     target = next((path for path in files if show is not None and os.path.realpath(path) == os.path.realpath(show)),
                   None)  # the input that --show's sheet will replace: it may only be an earlier sheet
     if target is not None and target.exists() and not holds_a_sheet(target):
         raise UserError(f"--show {show} is one of the images to classify: give another file for the sheet")
-    if hasattr(sys.stdout, "reconfigure"):  # a file name in another encoding prints escaped, as on stderr
-        sys.stdout.reconfigure(errors="backslashreplace")
+    if hasattr(sys.stdout, "reconfigure"):  # what printable() leaves, a character the stream's encoding lacks
+        sys.stdout.reconfigure(errors="backslashreplace")  # prints escaped, as on stderr
     seen, skipped, passed_over = {}, {}, set()
     for path in files:
         try:
@@ -336,35 +345,44 @@ def cmd_predict(args) -> None:
             seen[path] = preprocess_stages(path)
         except Sheet as exc:  # predict's own output, not a digit: passed over, not a mistake
             passed_over.add(path)
-            print(f"python -m mnistlib: passed over {exc}", file=sys.stderr)
+            print(f"python -m mnistlib: passed over {printable(str(exc))}", file=sys.stderr)
         except Exception as exc:  # noqa: BLE001 - whatever one file does wrong, the others are classified
-            reason = str(exc) if isinstance(exc, UserError) else one_line(exc)
+            reason = str(exc) if isinstance(exc, UserError) else f"{one_line(exc)}; {RESAVE}"
             skipped[path] = reason if reason.startswith(str(path)) else f"{path}: {reason}"
-            print(f"python -m mnistlib: skipped {skipped[path]}", file=sys.stderr)
+            print(f"python -m mnistlib: skipped {printable(skipped[path])}", file=sys.stderr)
     if not seen and not skipped:
         raise UserError(f"nothing to classify: {len(passed_over)} sheet{'s' if len(passed_over) > 1 else ''} "
                         "that predict --show saved passed over (see above); give images of digits")
     digits = torch.stack([stages.tensor() for stages in seen.values()]) if seen else None
     probabilities = dict(zip(seen, predict(model, digits, checkpoint["mean"], checkpoint["std"]), strict=True)) \
         if seen else {}
+    if show is not None and seen:  # saved before the answers are printed: a reader that stops early (| head)
+        from .plots import plot_predictions  # ends the command at a print, and must not lose the sheet
+
+        fig = plot_predictions({str(path): (seen[path], probabilities[path]) for path in seen})
+        atomic_write(show, lambda f: fig.savefig(f, format="png", dpi=80, metadata=SHEET_METADATA))
     if args.json:
-        print(json.dumps([{"file": str(path), "error": skipped[path]} if path in skipped else
+        print(json.dumps([{"file": str(path), "error": reason} for path, reason in unreadable.items()] +
+                         [{"file": str(path), "error": skipped[path]} if path in skipped else
                           {"file": str(path), "digit": int(probabilities[path].argmax()),
                            "probabilities": [round(float(p), 4) for p in probabilities[path]]}
                           for path in files if path not in passed_over], indent=1))
     else:
         for path, p in probabilities.items():
             top = p.topk(3)
-            print(f"{path}: {int(top.indices[0])} (" + ", ".join(
+            print(f"{printable(path)}: {int(top.indices[0])} (" + ", ".join(
                 f"{int(i)}: {float(v):.2f}" for v, i in zip(top.values, top.indices, strict=True)) + ")")
     if show is not None and seen:
-        from .plots import plot_predictions
+        print(f"sheet saved in {printable(show)}", file=sys.stderr if args.json else sys.stdout)
+    if skipped or unreadable:
+        counts = [f"{len(skipped)} of {_count(files, 'file')}"] if skipped else []
+        raise UserError(" and ".join(counts + ([_count(unreadable, "folder")] if unreadable else []))
+                        + " skipped (see above)")
 
-        fig = plot_predictions({str(path): (seen[path], probabilities[path]) for path in seen})
-        atomic_write(show, lambda f: fig.savefig(f, format="png", dpi=80, metadata=SHEET_METADATA))
-        print(f"sheet saved in {show}", file=sys.stderr if args.json else sys.stdout)
-    if skipped:
-        raise UserError(f"{len(skipped)} of {len(files)} file{'s' if len(files) > 1 else ''} skipped (see above)")
+
+def _count(things, word: str) -> str:
+    """How many ``things`` there are, with ``word`` after, plural when it is not one: "1 file", "3 files"."""
+    return f"{len(things)} {word}{'' if len(things) == 1 else 's'}"
 
 
 def cmd_bench(args) -> None:

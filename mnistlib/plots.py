@@ -9,6 +9,7 @@ from matplotlib.ticker import MaxNLocator
 
 from .analysis import predict
 from .data import MNIST, Split, random_rotation
+from .errors import printable
 from .recipes import DEFAULT_RECIPE, RECIPES, Recipe
 from .records import History
 
@@ -204,8 +205,9 @@ def plot_images(images: list, titles: list[str], columns: int = 8):
 def plot_predictions(predictions: dict, columns: int = 4, most: int = 48):
     """Each image beside the 28x28 digit the model saw, titled with the prediction and its probability.
 
-    ``predictions`` maps a name (a path, say) to (``predict.Stages``, probabilities (10,)); the first
-    ``most`` are drawn, ``columns`` pairs to a row.
+    ``predictions`` maps a name (a path, say; shown by its last part, ``errors.printable``, its first 18
+    characters) to (``predict.Stages``, probabilities (10,)); the first ``most`` are drawn, ``columns``
+    pairs to a row.
     """
     shown = list(predictions.items())[:most]
     rows = max(1, -(-len(shown) // columns))
@@ -215,7 +217,7 @@ def plot_predictions(predictions: dict, columns: int = 4, most: int = 48):
     for i, (name, (stages, probabilities)) in enumerate(shown):
         photo, seen = axes[i // columns, 2 * (i % columns)], axes[i // columns, 2 * (i % columns) + 1]
         photo.imshow(stages.image.convert("RGBA"))
-        photo.set_title(str(name).rsplit("/", 1)[-1][:18], fontsize=7)
+        photo.set_title(printable(str(name).rsplit("/", 1)[-1])[:18], fontsize=7)
         seen.imshow(stages.centred, cmap="gray", vmin=0, vmax=1)
         seen.set_title(f"{int(probabilities.argmax())} ({float(probabilities.max()):.0%})", fontsize=9)
     if len(predictions) > len(shown):

@@ -15,6 +15,7 @@ import functools
 import os
 import stat
 import struct
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -178,11 +179,15 @@ def _open_file(path: Path) -> Image.Image:
             if sniff_format(head) == "heif":
                 register_heif_plugin()
             file.seek(0)
-            with Image.open(file) as image:
-                image.load()
-                if is_sheet(image):
-                    raise Sheet(f"{path}: a sheet of predictions that predict --show saved, not a digit")
-                return _eight_bit(ImageOps.exif_transpose(image))
+            with warnings.catch_warnings():
+                # Pillow warns of an image above MAX_IMAGE_PIXELS (its error limit, twice that, stays): it
+                # is reduced to WORKING_SIZE anyway, and the warning would break the one-line output.
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with Image.open(file) as image:
+                    image.load()
+                    if is_sheet(image):
+                        raise Sheet(f"{path}: a sheet of predictions that predict --show saved, not a digit")
+                    return _eight_bit(ImageOps.exif_transpose(image))
     except FileNotFoundError:
         raise UserError(f"{path}: {'a link to a missing file' if path.is_symlink() else 'no such file'}") from None
     except UnidentifiedImageError:
@@ -364,15 +369,27 @@ def predict(model: torch.nn.Module, images: torch.Tensor, mean: float, std: floa
         model.train(was_training)
 
 
-def image_files(paths: list[str | os.PathLike]) -> list[Path]:
-    """The files ``paths`` name: each file as given, and a folder's files (sorted; not its subfolders or
-    hidden files). A folder's files that are not images by their suffix, and its entries that are not
-    regular files (FIFOs, sockets, broken links), are kept too, so that they are reported rather than
-    passed over in silence."""
-    found = []
+def image_files(paths: list[str | os.PathLike]) -> tuple[list[Path], dict[Path, str]]:
+    """The files ``paths`` name, and the folders among them that cannot be read, folder -> why (one line
+    naming it, the reason and what to do). The files: each path that is no folder as given, and a
+    folder's files (sorted; not its subfolders or hidden files). A folder's files that are not images by
+    their suffix, and its entries that are not regular files (FIFOs, sockets, broken links), are kept
+    too, so that they are reported rather than passed over in silence. A folder that cannot be listed,
+    or whose entries cannot be looked at (read but no execute permission), is left out whole; a path
+    that cannot be looked at itself is kept as a file, for ``load_image`` to name why it cannot be read."""
+    found, unreadable = [], {}
     for path in map(Path, paths):
-        if path.is_dir():
-            found += sorted(p for p in path.iterdir() if not p.is_dir() and not p.name.startswith("."))
-        else:
+        try:
+            if not path.is_dir():
+                found.append(path)
+                continue
+        except OSError:  # the folder above it cannot be searched: reading it fails too, and says why
             found.append(path)
-    return found
+            continue
+        try:
+            found += sorted(p for p in path.iterdir() if not p.name.startswith(".") and not p.is_dir())
+        except OSError as exc:
+            fix = "; check its permissions (listing a folder's files needs its r and x)" \
+                if isinstance(exc, PermissionError) else ""
+            unreadable[path] = f"{path}: cannot read this folder ({exc.strerror or exc}){fix}"
+    return found, unreadable

@@ -339,8 +339,9 @@ def test_whatever_one_file_raises_the_others_are_classified(quick_run_dir, folde
     out, err = capsys.readouterr()
     assert [line.split(": ")[0] for line in out.strip().splitlines()] == [str(files[1])]
     assert err.strip().splitlines() == [
-        f"python -m mnistlib: skipped {files[0]}: RuntimeError: the decoder gave up",
-        f"python -m mnistlib: skipped {files[2]}: MemoryError",
+        f"python -m mnistlib: skipped {files[0]}: RuntimeError: the decoder gave up; save it as PNG or JPEG and try "
+        "again",
+        f"python -m mnistlib: skipped {files[2]}: MemoryError; save it as PNG or JPEG and try again",
         "python -m mnistlib: error: 2 of 3 files skipped (see above)",
     ]
 
@@ -390,3 +391,115 @@ def test_show_refuses_to_overwrite_an_image_it_classifies(quick_run_dir, folder)
     assert_user_error(mnistlib("predict", "--checkpoint", quick_run_dir[0], folder, "--show", image),
                       f"--show {image} is one of the images to classify: give another file for the sheet")
     assert image.read_bytes() == before
+
+
+def denied(*args, **kwargs):
+    raise PermissionError(errno.EACCES, "Permission denied")
+
+
+@pytest.mark.parametrize("refuses", ["iterdir", "is_dir"])
+def test_a_folder_that_cannot_be_read_is_skipped_in_one_line_and_the_rest_classified(
+        quick_run_dir, folder, tmp_path, monkeypatch, capsys, refuses):
+    """A folder that cannot be listed (no read permission: ``iterdir`` fails), or whose entries cannot be
+    looked at (read but no execute permission: each entry's ``is_dir`` fails), as root cannot make it."""
+    closed = tmp_path / "closed"
+    closed.mkdir()
+    Image.new("L", (40, 40), 255).save(closed / "digit.png")
+    real = getattr(predict.Path, refuses)
+
+    def refusing(path, *args, **kwargs):
+        if (path.parent if refuses == "is_dir" else path) == closed:
+            denied()
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(predict.Path, refuses, refusing)
+    assert cli.main(["predict", "--checkpoint", str(quick_run_dir[0]), str(closed), str(folder)]) == 2
+    out, err = capsys.readouterr()
+    assert len(out.strip().splitlines()) == 3  # the other folder's digits still classified
+    assert err.strip().splitlines() == [
+        f"python -m mnistlib: skipped {closed}: cannot read this folder (Permission denied); check its "
+        "permissions (listing a folder's files needs its r and x)",
+        "python -m mnistlib: error: 1 folder skipped (see above)",
+    ]
+
+
+def test_a_file_in_a_folder_that_cannot_be_searched_is_skipped_in_one_line(quick_run_dir, folder, tmp_path,
+                                                                           monkeypatch, capsys):
+    given = tmp_path / "closed" / "digit.png"  # its folder has no execute permission: stat fails
+    real_is_dir, real_stat = predict.Path.is_dir, predict.Path.stat
+    monkeypatch.setattr(predict.Path, "is_dir", lambda path: denied() if path == given else real_is_dir(path))
+    monkeypatch.setattr(predict.Path, "stat", lambda path, **kw: denied() if path == given else real_stat(path, **kw))
+    assert cli.main(["predict", "--checkpoint", str(quick_run_dir[0]), str(given), str(folder)]) == 2
+    out, err = capsys.readouterr()
+    assert len(out.strip().splitlines()) == 3
+    assert err.strip().splitlines() == [
+        f"python -m mnistlib: skipped {given}: cannot read it (Permission denied); check its permissions",
+        "python -m mnistlib: error: 1 of 4 files skipped (see above)",
+    ]
+
+
+def test_a_folder_alone_that_cannot_be_read_is_named_and_nothing_else(quick_run_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(predict.Path, "iterdir", denied)
+    assert cli.main(["predict", "--checkpoint", str(quick_run_dir[0]), str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[1:] == [
+        "python -m mnistlib: error: nothing to classify: 1 folder skipped (see above)"]
+
+
+def test_a_name_in_another_encoding_is_shown_escaped_on_the_sheet_as_on_stdout(quick_run_dir, folder, tmp_path):
+    source = sorted(folder.iterdir())[0]
+    name = os.fsdecode(b"caf\xe9" + source.suffix.encode())  # Latin-1 bytes, not UTF-8
+    try:
+        source.rename(folder / name)
+    except OSError:
+        pytest.skip("this file system takes UTF-8 names only")
+    sheet = tmp_path / "sheet.png"
+    result = mnistlib("predict", "--checkpoint", quick_run_dir[0], folder, "--show", sheet)
+    assert result.returncode == 0, result.stderr
+    assert sheet.read_bytes()[:4] == b"\x89PNG"
+    assert f"{folder}{os.sep}caf\\udce9{source.suffix}: " in result.stdout
+
+
+def test_a_printable_name_escapes_what_a_terminal_or_a_figure_cannot_show():
+    from mnistlib.errors import printable
+
+    assert printable(os.fsdecode(b"caf\xe9.png")) == "caf\\udce9.png"
+    assert printable("two\nlines\t.png") == "two\\nlines\\t.png"
+    assert printable(predict.Path("café/7.png")) == "café/7.png"
+
+
+@pytest.mark.filterwarnings("error::PIL.Image.DecompressionBombWarning")  # printed, it is two lines
+def test_an_image_above_pillows_warning_limit_is_classified_without_a_warning(quick_run_dir, folder, monkeypatch,
+                                                                            capsys):
+    big = sorted(folder.iterdir())[0]
+    with Image.open(big) as image:
+        pixels = image.width * image.height
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", pixels * 2 // 3)  # above the warning limit, below the error's
+    assert cli.main(["predict", "--checkpoint", str(quick_run_dir[0]), str(folder)]) == 0
+    out, err = capsys.readouterr()
+    assert len(out.strip().splitlines()) == 3 and err == ""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", pixels // 3)  # above the error limit too: one line
+    with pytest.raises(UserError, match="too many pixels to open safely"):
+        predict.load_image(big)
+
+
+def test_an_error_no_check_foresaw_is_skipped_with_what_to_do(quick_run_dir, folder):
+    Image.new("LAB", (40, 40)).save(folder / "scan.tif")  # Pillow reads it, and cannot convert it
+    result = mnistlib("predict", "--checkpoint", quick_run_dir[0], folder)
+    assert result.returncode == 2 and len(result.stdout.strip().splitlines()) == 3
+    assert result.stderr.strip().splitlines() == [
+        f"python -m mnistlib: skipped {folder / 'scan.tif'}: ValueError: conversion from LAB to RGB not supported; "
+        "save it as PNG or JPEG and try again",
+        "python -m mnistlib: error: 1 of 4 files skipped (see above)",
+    ]
+
+
+def test_the_sheet_is_saved_before_a_closed_pipe_ends_the_command(quick_run_dir, folder, tmp_path):
+    digit = sorted(folder.iterdir())[0]
+    many = tmp_path / "many"
+    many.mkdir()
+    for i in range(40):  # 40 lines of over 200 characters: more than stdout's buffer, so a print meets the pipe
+        (many / f"{i:02d}-{'x' * 200}{digit.suffix}").write_bytes(digit.read_bytes())
+    sheet = tmp_path / "sheet.png"
+    result = into_a_closed_pipe("predict", "--checkpoint", quick_run_dir[0], many, "--show", sheet)
+    assert (result.returncode, result.stderr) == (141, "")
+    assert sheet.read_bytes()[:4] == b"\x89PNG"
