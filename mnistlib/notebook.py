@@ -6,6 +6,8 @@ from __future__ import annotations
 import difflib
 import inspect
 import os
+import re
+import reprlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,11 +19,11 @@ from . import reference
 from .bench import seconds_per_image
 from .data import MNIST
 from .devices import describe_device, resolve_device
-from .errors import UserError
+from .errors import UserError, article, is_whole_number, printable
 from .recipes import RECORD_SEEDS, get_recipe
 from .records import History, save_history
 from .results import seed_rows
-from .training import chance_warning, check_seed, quick_mode, train
+from .training import MAX_SEED, chance_warning, check_seed, quick_mode, train
 
 # Where every notebook run writes its histories, beside the notebook (ignored by git in a clone).
 RUNS = Path("runs")
@@ -39,6 +41,7 @@ class Parameter:
     example: str  # a right setting, as a parameters cell writes it
     fits: Callable[[object], bool]
     path: bool = False  # a path, when given, must name something that exists
+    folder: bool = True  # ... and may name a folder
 
 
 def _quoted(name: str) -> str:
@@ -50,59 +53,79 @@ def _is_path(value) -> bool:
 
 
 def _is_image(value) -> bool:
-    """A path, or a PIL image (``predict.load_image`` reads one as it is; a learner may open one in the cell)."""
+    """What ``predict.load_image`` reads: a path, a PIL image, a NumPy array or a torch tensor (a learner
+    may open or draw one in the cell; a script calling ``start`` may hold one in a global of that name)."""
+    import numpy as np
     from PIL import Image
 
-    return _is_path(value) or isinstance(value, Image.Image)
+    return _is_path(value) or isinstance(value, (Image.Image, np.ndarray, torch.Tensor))
 
 
 # Every parameter of the notebooks' parameters cells (a test checks that none is missing).
 PARAMETERS = {
     "MODE": Parameter(f"{', '.join(map(_quoted, MODES[:-1]))} or {_quoted(MODES[-1])} (a str)", 'MODE = "auto"',
                       lambda value: isinstance(value, str)),
-    "SEED": Parameter("a whole number (int)", "SEED = 0",
-                      lambda value: isinstance(value, int) and not isinstance(value, bool)),
+    "SEED": Parameter("a whole number (int)", "SEED = 0", is_whole_number),
     "DEVICE": Parameter('"auto", "cuda" or "cpu" (a str)', 'DEVICE = "auto"',
                         lambda value: isinstance(value, (str, torch.device))),
     "CHECKPOINT": Parameter("None or the path (str) of a run folder or its model.pt",
                             'CHECKPOINT = "runs/step4_final-seed0"', lambda value: value is None or _is_path(value),
                             path=True),
-    "IMAGE": Parameter("None or the path (str) of an image file", 'IMAGE = "my_digit.png"',
-                       lambda value: value is None or _is_image(value), path=True),
+    "IMAGE": Parameter("None, the path (str) of an image file, or a PIL image, NumPy array or torch tensor",
+                       'IMAGE = "my_digit.png"', lambda value: value is None or _is_image(value), path=True,
+                       folder=False),
 }
 
 
 def _example(name: str, value) -> str:
-    """``name``'s example setting; for a seed written as a str or float that is a whole number ('1',
-    1.0), that number."""
+    """``name``'s example setting; for a seed written as a str or float that is a valid seed ('1', 1.0:
+    a whole number from 0 to ``training.MAX_SEED``), that number."""
     if name == "SEED" and isinstance(value, (str, float)):
         try:
             number = float(value)
         except ValueError:
             number = None
-        if number is not None and number.is_integer() and number >= 0:
+        if number is not None and number.is_integer() and 0 <= number <= MAX_SEED:
             return f"SEED = {int(number)}"
     return PARAMETERS[name].example
+
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 80
+
+
+def _shown(value) -> str:
+    """``value`` as a message shows it: its repr, at most about 80 characters (``reprlib``), on one line
+    (an array's repr spans several; a str's repr never does, its newlines escaped)."""
+    return re.sub(r"\s*\n\s*", " ", _REPR.repr(value))
 
 
 def check_parameters(**values) -> None:
     """Check notebook parameters given by name (keys of ``PARAMETERS``: MODE, SEED, DEVICE, CHECKPOINT,
     IMAGE): each of the right type, and a path given for CHECKPOINT or IMAGE naming something that exists.
 
-    Raises ``UserError``, one line naming the first wrong parameter, its value and its type, e.g.
-    ``SEED = '1' is a str; it must be a whole number (int), e.g. SEED = 1``, or ``KeyError`` for a name
-    that is no notebook parameter. The values themselves (a known mode or device, a seed in range) are
-    checked where they are used.
+    Raises ``UserError``, one line naming the first wrong parameter, its value (its repr, shortened:
+    ``_shown``) and its type, e.g. ``SEED = '1' is a str; it must be a whole number (int), e.g. SEED =
+    1``; an empty path, a path to nothing, or a folder for IMAGE; or ``KeyError`` for a name that is no
+    notebook parameter. The values themselves (a known mode or device, a seed in range) are checked
+    where they are used.
     """
     for name, value in values.items():
         parameter = PARAMETERS[name]
+        shown = f"{name} = {_shown(value)}"
         if not parameter.fits(value):
-            kind = type(value).__name__
-            article = "an" if kind[0] in "aeiou" else "a"
-            raise UserError(f"{name} = {value!r} is {article} {kind}; it must be {parameter.must_be}, "
+            raise UserError(f"{shown} is {article(type(value).__name__)}; it must be {parameter.must_be}, "
                             f"e.g. {_example(name, value)}")
-        if parameter.path and _is_path(value) and value and not Path(value).exists():
-            raise UserError(f"{name} = {value!r} names nothing: no file or folder {Path(value).resolve()}")
+        if not (parameter.path and _is_path(value)):
+            continue
+        if not os.fspath(value):
+            raise UserError(f"{shown} is an empty path, naming nothing: set {name} = None for none, or e.g. "
+                            f"{parameter.example}")
+        if not Path(value).exists():
+            raise UserError(f"{shown} names nothing: no file or folder {printable(Path(value).resolve())}")
+        if not parameter.folder and Path(value).is_dir():
+            raise UserError(f"{shown} is a folder, not an image file: name one of its files, e.g. "
+                            f"{parameter.example}")
 
 
 @dataclass
@@ -125,17 +148,6 @@ class Session:
         """Where this session's runs save each step's history (never the package's reference runs)."""
         return RUNS / ("quick" if self.quick else "full")
 
-    def history_path(self, recipe: str) -> Path | None:
-        """The file holding this session's run of ``recipe`` (quick and full runs apart), or None: it has
-        not trained ``recipe``, or the file now holds another run (a session in the same folder saved its
-        run of ``recipe`` over it since)."""
-        path = self.histories / f"{recipe}.json"
-        if recipe not in self.trained or not path.is_file():
-            return None
-        try:
-            return path if History.load(path) == self.trained[recipe] else None
-        except UserError:  # the file is being replaced or was damaged: not this session's run
-            return None
 
 
 def choose_mode(mode: str, device: torch.device) -> tuple[bool, str]:
@@ -191,7 +203,7 @@ def start(mode: str = "auto", seed: int = 0, device: str = "auto", recipes: tupl
     namespace = caller.f_globals if caller is not None else {}
     check_parameters(**given, **{name: namespace[name] for name in PARAMETERS
                                  if name not in given and name in namespace})
-    check_seed(seed, "SEED")
+    seed = check_seed(seed, "SEED")
     dev = resolve_device(device)
     quick, why = choose_mode(mode, dev)
     found = [get_recipe(name) for name in recipes]

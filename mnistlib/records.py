@@ -21,7 +21,7 @@ import filelock
 import torch
 
 from .devices import resolve_device
-from .errors import UserError, one_line
+from .errors import UserError, article, is_whole_number, one_line
 from .files import WriteError, atomic_write
 from .models import MODELS, build_model
 
@@ -251,10 +251,10 @@ def _type_error(value, expected: type) -> str | None:
     if expected is float:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     elif expected is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
+        ok = is_whole_number(value)
     else:
         ok = isinstance(value, expected)
-    return None if ok else f"{type(value).__name__} where a {expected.__name__} belongs"
+    return None if ok else f"{type(value).__name__} where {article(expected.__name__)} belongs"
 
 
 def check_checkpoint(checkpoint, path: Path, fields: dict) -> None:

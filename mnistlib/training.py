@@ -16,7 +16,7 @@ from . import analysis
 from . import data as mnist_data
 from .data import MNIST, Split
 from .devices import describe_device, resolve_device
-from .errors import UserError
+from .errors import UserError, article, is_whole_number
 from .models import build_model, count_parameters
 from .progress import bar as progress_bar
 from .recipes import Recipe, get_recipe
@@ -179,14 +179,15 @@ def chance_warning(history: History) -> str | None:
     return f"{lead}, so the network has not started learning; more epochs usually fix it, or {fix}"
 
 
-def check_seed(seed: int, name: str = "--seed") -> None:
-    """Raise ``UserError`` unless ``seed`` is a whole number (an int, not a bool: True and False are ints
-    to Python) from 0 to ``MAX_SEED``; the message calls it ``name`` (the command line's --seed, or a
-    notebook's SEED)."""
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise UserError(f"{name} must be a whole number (int), got {seed!r} (a {type(seed).__name__})")
+def check_seed(seed: int, name: str = "--seed") -> int:
+    """``seed`` as an int, if it is a whole number (``errors.is_whole_number``: an int or a NumPy
+    integer, not a bool) from 0 to ``MAX_SEED``; else raise ``UserError``, whose message calls it
+    ``name`` (the command line's --seed, or a notebook's SEED)."""
+    if not is_whole_number(seed):
+        raise UserError(f"{name} must be a whole number (int), got {seed!r} ({article(type(seed).__name__)})")
     if not 0 <= seed <= MAX_SEED:
         raise UserError(f"{name} must be between 0 and {MAX_SEED}, got {seed}")
+    return int(seed)
 
 
 def train(
@@ -220,7 +221,7 @@ def train(
     quick = quick_mode(quick)
     if quick:
         recipe = recipe.quick_variant()
-    check_seed(seed)
+    seed = check_seed(seed)
     if epochs is not None and not 1 <= epochs <= 1000:
         raise UserError(f"--epochs must be between 1 and 1000, got {epochs}")
     epochs = 1 if quick and epochs is None else epochs or recipe.epochs

@@ -53,7 +53,7 @@ def good_checkpoint(run_dir) -> dict:
     (lambda c: [1, 2], "holds a list, not an mnistlib checkpoint"),
     (lambda c: {**c, "mean": "0.13"}, "has wrong fields: mean (str where a float belongs)"),
     (lambda c: {**c, "std": 0.0}, "has wrong fields: std (0.0, not above 0)"),
-    (lambda c: {**c, "epoch": 1.5, "params": True}, "params (bool where a int belongs); epoch (float where a int"),
+    (lambda c: {**c, "epoch": 1.5, "params": True}, "params (bool where an int belongs); epoch (float where an int"),
     (lambda c: {**c, "model": "resnet"}, "model ('resnet', not one of base_relu_output,"),
     (lambda c: {**c, "history": [1]}, "has wrong fields: history (list where a dict belongs)"),
     (lambda c: {**c, "model": "slim"}, "its weights do not fit its model 'slim' (Missing key(s)"),

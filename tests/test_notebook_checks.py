@@ -2,6 +2,7 @@
 
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
@@ -90,14 +91,15 @@ def test_a_session_compares_its_own_runs_with_the_stored_ones(tmp_path, monkeypa
     monkeypatch.chdir(tmp_path)
     full, quick = session(small_data, quick=False), session(small_data)
     steps = ["step2_slim", "step4_final"]
-    assert list(quick.history_path(name) for name in steps) == [None, None]
+    assert quick.trained == {} and not quick.histories.exists()
     assert list(notebook.with_reference_runs(quick, steps)) == ["step2_slim (stored full run)",
                                                                 "step4_final (stored full run)"]
     _, history = notebook.run_step(quick, "step4_final")
     runs = notebook.with_reference_runs(quick, steps)
     assert list(runs) == ["step2_slim (stored full run)", "step4_final (stored full run)",
                           "step4_final (this quick run)"]
-    assert runs["step4_final (this quick run)"] == history == History.load(quick.history_path("step4_final"))
+    assert runs["step4_final (this quick run)"] is quick.trained["step4_final"] is history
+    assert History.load(quick.histories / "step4_final.json") == history and quick.histories.parts[1] == "quick"
     assert not runs["step4_final (stored full run)"].quick
     assert "step4_final (this full run)" not in notebook.with_reference_runs(full, steps)
     assert full.histories != quick.histories and full.histories.parts[0] == "runs"
@@ -115,8 +117,7 @@ def test_two_notebooks_in_one_folder_each_show_only_their_own_run(tmp_path, monk
     for own, history in ((first, mine), (second, theirs)):
         shown = notebook.with_reference_runs(own, ["step2_slim"])["step2_slim (this quick run)"]
         assert shown.seed == history.seed and shown.epochs == history.epochs
-    assert first.history_path("step2_slim") is None  # the file holds the second session's run now
-    assert History.load(second.history_path("step2_slim")) == theirs
+    assert History.load(first.histories / "step2_slim.json") == theirs != mine  # the second session's run now
 
 
 def test_a_run_left_in_the_folder_is_never_labelled_this_sessions(tmp_path, monkeypatch, small_data, one_thread):
@@ -128,13 +129,14 @@ def test_a_run_left_in_the_folder_is_never_labelled_this_sessions(tmp_path, monk
         save_history(earlier.histories / f"{name}.json", one_run(name, 97.0))
     now = session(small_data, quick=False)
     steps = ["step1_base", "step2_slim", "step4_final"]
-    assert [now.history_path(name) for name in steps] == [None, None, None]
+    assert now.trained == {}
     assert list(notebook.with_reference_runs(now, steps)) == [f"{name} (stored full run)" for name in steps]
     _, history = notebook.run_step(now, "step4_final", epochs=1)
     runs = notebook.with_reference_runs(now, steps)
     assert [label for label in runs if "this" in label] == ["step4_final (this full run)"]
     assert runs["step4_final (this full run)"] == history and not history.quick
-    assert now.history_path("step4_final") is not None and now.history_path("step1_base") is None
+    assert list(now.trained) == ["step4_final"] and History.load(now.histories / "step4_final.json") == history
+    assert History.load(now.histories / "step1_base.json") == one_run("step1_base", 97.0)  # the earlier one's
 
 
 def test_check_own_digits_at_its_bars():
@@ -202,8 +204,8 @@ def test_a_parameter_papermill_injected_as_the_wrong_type_is_named_at_start(name
                        'e.g. CHECKPOINT = "runs/step4_final-seed0"'),
     ("CHECKPOINT = True", "CHECKPOINT = True is a bool; it must be None or the path (str) of a run folder"),
     ('CHECKPOINT = "runs/nothing-here"', "CHECKPOINT = 'runs/nothing-here' names nothing: no file or folder /"),
-    ("IMAGE = 5", 'IMAGE = 5 is an int; it must be None or the path (str) of an image file, '
-                  'e.g. IMAGE = "my_digit.png"'),
+    ("IMAGE = 5", 'IMAGE = 5 is an int; it must be None, the path (str) of an image file, or a PIL image, NumPy '
+                  'array or torch tensor, e.g. IMAGE = "my_digit.png"'),
     ('IMAGE = "my_digit.png"', "IMAGE = 'my_digit.png' names nothing: no file or folder /"),
 ])
 def test_every_parameter_of_the_own_digits_notebook_is_checked_at_start(injected, message, tmp_path, monkeypatch):
@@ -223,7 +225,8 @@ def test_right_parameters_pass_and_every_notebook_parameter_has_a_check(tmp_path
     notebook.check_parameters(MODE="full", SEED=3, DEVICE="cpu", CHECKPOINT=None, IMAGE=None)
     notebook.check_parameters(DEVICE=torch.device("cpu"), CHECKPOINT=str(tmp_path / "run"),
                               IMAGE=Image.new("L", (8, 8)))
-    notebook.check_parameters(CHECKPOINT=tmp_path / "run", IMAGE="")  # the notebook reads "" as no image
+    notebook.check_parameters(CHECKPOINT=tmp_path / "run", IMAGE=np.zeros((3, 3), np.uint8))
+    notebook.check_parameters(SEED=np.int64(1), IMAGE=torch.zeros(28, 28))
     for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         (cell,) = [c for c in nbformat.read(path, as_version=4).cells if "parameters" in c.metadata.get("tags", [])]
         names = {line.split("=")[0].strip() for line in cell.source.splitlines() if "=" in line.split("#")[0]}
@@ -278,3 +281,69 @@ def test_chance_level_is_the_most_frequent_digits_share_plus_what_guessing_can_a
     assert stored["step1_relu_output"].final_accuracy == 30.31
     assert [name for name, h in stored.items() if training.at_chance(h.final_accuracy)] == []
     assert training.at_chance(stored["step3_augment"].epochs[0]["test_accuracy"])  # 11.38%: stuck, then learned
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    ({"SEED": np.arange(2000)}, "SEED = array([   0,    1,    2, ..., 1997, 1998, 1999]* is an ndarray; it must be "
+                                "a whole number (int), e.g. SEED = 0"),  # * what NumPy's repr adds (its shape)
+    ({"SEED": "9" * 300}, f"SEED = '{'9' * 37}...{'9' * 38}' is a str; it must be a whole number (int), e.g. SEED = 0"),
+    ({"MODE": np.zeros((40, 40))}, 'MODE = array([[0., 0., 0., ..., 0., 0., 0.], ...* is an ndarray; it must be '
+                                   '"auto", "full" or "quick" (a str), e.g. MODE = "auto"'),
+    ({"CHECKPOINT": "a\nb"}, "CHECKPOINT = 'a\\nb' names nothing: no file or folder {}/a\\nb"),
+])
+def test_a_message_is_one_short_line_whatever_the_value(values, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UserError) as error:
+        notebook.check_parameters(**values)
+    start, _, end = message.format(tmp_path.resolve()).partition("*")
+    text = str(error.value)
+    assert text.startswith(start) and text.endswith(end) and "\n" not in text and len(text) < 200, text
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    ({"CHECKPOINT": ""}, "CHECKPOINT = '' is an empty path, naming nothing: set CHECKPOINT = None for none, or e.g. "
+                         'CHECKPOINT = "runs/step4_final-seed0"'),
+    ({"IMAGE": ""}, "IMAGE = '' is an empty path, naming nothing: set IMAGE = None for none, or e.g. "
+                    'IMAGE = "my_digit.png"'),
+    ({"SEED": 1e30}, "SEED = 1e+30 is a float; it must be a whole number (int), e.g. SEED = 0"),
+    ({"SEED": "-3"}, "SEED = '-3' is a str; it must be a whole number (int), e.g. SEED = 0"),
+    ({"SEED": np.bool_(True)}, f"SEED = {np.bool_(True)!r} is a bool; it must be a whole number (int), e.g. SEED = 0"),
+])
+def test_a_path_to_nothing_and_a_seed_example_out_of_range_are_refused(values, message):
+    with pytest.raises(UserError) as error:
+        notebook.check_parameters(**values)
+    assert str(error.value) == message
+
+
+def test_a_folder_is_refused_as_an_image_but_not_as_a_checkpoint(tmp_path):
+    notebook.check_parameters(CHECKPOINT=tmp_path)
+    with pytest.raises(UserError) as error:
+        notebook.check_parameters(IMAGE=tmp_path)
+    assert str(error.value) == (f"IMAGE = {tmp_path!r} is a folder, not an image file: name one of its files, "
+                                'e.g. IMAGE = "my_digit.png"')
+
+
+def test_a_scripts_own_globals_do_not_stop_start(monkeypatch, capsys):
+    """``start`` reads CHECKPOINT and IMAGE from its caller's globals: a script's image array named IMAGE
+    and a NumPy seed are right settings, not mistakes."""
+    monkeypatch.delenv("MNISTLIB_QUICK", raising=False)
+    monkeypatch.setattr(notebook.mnist_data, "load", lambda *args, **kwargs: None)  # no data needed here
+    namespace = {"notebook": notebook, "np": np, "IMAGE": np.zeros((3, 3), np.uint8)}
+    exec("session = notebook.start('quick', np.int64(7), 'cpu')", namespace)  # noqa: S102 - the test's own code
+    assert type(namespace["session"].seed) is int and namespace["session"].seed == 7
+    namespace["IMAGE"] = 3
+    with pytest.raises(UserError, match="IMAGE = 3 is an int; it must be None, the path"):
+        exec("notebook.start('quick', 0, 'cpu')", namespace)  # noqa: S102
+
+
+def test_one_whole_number_check_refuses_bools_everywhere():
+    from mnistlib.errors import article, is_whole_number
+    from mnistlib.records import _type_error
+    from mnistlib.training import check_seed
+
+    assert [is_whole_number(v) for v in (0, np.int64(3), np.uint8(2), True, np.bool_(False), 1.0, "1")] == \
+        [True, True, True, False, False, False, False]
+    assert check_seed(np.int64(3)) == 3 and type(check_seed(np.int64(3))) is int
+    assert _type_error(np.int64(3), int) is None and _type_error(True, int) == "bool where an int belongs"
+    assert [article(w) for w in ("int", "str", "ndarray", "uint8", "NoneType", "Image")] == \
+        ["an int", "a str", "an ndarray", "a uint8", "a NoneType", "an Image"]
