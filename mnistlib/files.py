@@ -54,10 +54,11 @@ def atomic_write(path: Path, write) -> None:
     (its folder made first if it is missing).
 
     Raises ``WriteError`` (a ``UserError``) naming ``path`` and the reason when the operating system
-    refuses any part of it, also when ``write`` fails midway: ``path`` is then left as it was and the
-    temporary file is removed. Any other error of ``write`` propagates as it is.
+    refuses any part of it, also when ``write`` fails midway: ``path`` is then left as it was, and the
+    temporary file and the folders made for it are removed. Any other error of ``write`` propagates as
+    it is.
     """
-    tmp = None
+    tmp, made = None, [folder for folder in (path.parent, *path.parent.parents) if not folder.exists()]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -72,3 +73,9 @@ def atomic_write(path: Path, write) -> None:
     finally:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
+        if not path.exists():  # it failed: the folders made for it go too, while empty
+            for folder in made:
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break

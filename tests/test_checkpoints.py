@@ -290,3 +290,14 @@ def test_a_full_disk_at_the_last_history_json_is_mended_by_resume(small_data, tm
     _, history = training.resume(out, device="cpu", data=small_data, progress=False, log=lines.append)
     assert lines == [f"{out} holds a finished run; its history.json was rewritten from model.pt"]
     assert records.History.load(out) == history and history.finished
+
+
+def test_a_failed_write_into_new_folders_leaves_none_behind(tmp_path):
+    def full(f):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(WriteError):
+        atomic_write(tmp_path / "a" / "b" / "sheet.png", full)
+    assert list(tmp_path.iterdir()) == []
+    atomic_write(tmp_path / "a" / "b" / "sheet.png", lambda f: f.write(b"png"))  # a good write keeps them
+    assert (tmp_path / "a" / "b" / "sheet.png").read_bytes() == b"png"
