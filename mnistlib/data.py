@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .errors import UserError
+from .errors import UserError, printable
 from .files import WriteError, atomic_write
 
 ENV_VAR = "MNISTLIB_DATA"
@@ -51,13 +51,6 @@ TEST_FILES = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 # torchvision's list; the old yann.lecun.com mirror answers 403, so the S3 copy comes first.
 MIRRORS = ["https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"]
-
-
-def shown(path: str | os.PathLike) -> str:
-    """``path`` as a message shows it: as it is, or quoted with escapes (``'data\\r'``) when it holds a
-    character that would not show, such as the carriage return of a line read from a Windows text file."""
-    text = str(path)
-    return text if text.isprintable() else repr(text)
 
 
 CONTROL_AND_SPACE = "".join(map(chr, range(33))) + "\x7f"  # ASCII control characters and the space
@@ -105,7 +98,7 @@ def _broken_link(path: Path, fix: str) -> UserError | None:
     except OSError as exc:
         loop = exc.errno == errno.ELOOP
     where = "which leads back to itself (a loop of links)" if loop else "which leads to nothing"
-    return UserError(f"{shown(path)} is a symbolic link to {shown(os.readlink(path))}, {where}: {fix}")
+    return UserError(f"{printable(path)} is a symbolic link to {printable(os.readlink(path))}, {where}: {fix}")
 
 
 def find_file(raw: Path, name: str) -> Path | None:
@@ -122,11 +115,11 @@ def find_file(raw: Path, name: str) -> Path | None:
         if error := _broken_link(path, "point the link at the MNIST file, or remove it to have the file downloaded"):
             raise error
         if path.is_dir():
-            raise UserError(f"{shown(path)} is a folder, not the MNIST file of that name: move it away, or put "
-                            f"{name}.gz in {shown(raw)}")
+            raise UserError(f"{printable(path)} is a folder, not the MNIST file of that name: move it away, or put "
+                            f"{name}.gz in {printable(raw)}")
         if path.exists():
-            raise UserError(f"{shown(path)} is not a regular file (a device, pipe or socket): remove it, or put "
-                            f"{name}.gz in {shown(raw)}")
+            raise UserError(f"{printable(path)} is not a regular file (a device, pipe or socket): remove it, or put "
+                            f"{name}.gz in {printable(raw)}")
     return None
 
 
@@ -156,7 +149,7 @@ def raw_folder(root: Path, names: tuple[str, ...]) -> Path:
         if any(find_file(folder, name) for name in names):
             if folder != root / "MNIST" / "raw" and folder not in _announced:
                 _announced.add(folder)
-                print(f"MNIST files found in {shown(folder)}; using them", file=sys.stderr)
+                print(f"MNIST files found in {printable(folder)}; using them", file=sys.stderr)
             return folder
     return download_folder(root)
 
@@ -169,9 +162,9 @@ def read_idx(path: Path, spec: IdxFile) -> torch.Tensor:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise UserError(f"cannot read the MNIST file {shown(path)} ({exc.strerror or exc})") from None
+        raise UserError(f"cannot read the MNIST file {printable(path)} ({exc.strerror or exc})") from None
     if not data:
-        raise UserError(f"{shown(path)} is empty (0 bytes: an interrupted copy or download?): remove it to have it "
+        raise UserError(f"{printable(path)} is empty (0 bytes: an interrupted copy or download?): remove it to have it "
                         "downloaded")
     compressed = data[:2] == GZIP_MAGIC
     if compressed != (path.suffix == ".gz"):
@@ -180,14 +173,14 @@ def read_idx(path: Path, spec: IdxFile) -> torch.Tensor:
         if compressed:
             data = gzip.decompress(data)
     except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
-        raise UserError(f"corrupt MNIST file {shown(path)}: cannot read it ({exc})") from None
+        raise UserError(f"corrupt MNIST file {printable(path)}: cannot read it ({exc})") from None
     header = 4 * (1 + len(spec.shape))
     if len(data) < header:
-        raise UserError(f"corrupt MNIST file {shown(path)}: {len(data)} bytes, too short for an idx header")
+        raise UserError(f"corrupt MNIST file {printable(path)}: {len(data)} bytes, too short for an idx header")
     magic, *dims = struct.unpack(f">{1 + len(spec.shape)}I", data[:header])
     if magic != spec.magic or tuple(dims) != spec.shape:
         what = _held(data) or "another file under this name?"
-        raise UserError(f"corrupt MNIST file {shown(path)}: idx header {magic} {dims}, expected {spec.magic} "
+        raise UserError(f"corrupt MNIST file {printable(path)}: idx header {magic} {dims}, expected {spec.magic} "
                         f"{list(spec.shape)} ({what})")
     if len(data) != spec.size:
         raise UserError(f"corrupt MNIST file {path}: {len(data)} bytes, expected {spec.size} (truncated?)")
@@ -218,12 +211,12 @@ def _held(data: bytes) -> str | None:
 def _misnamed(path: Path, data: bytes, compressed: bool, spec: IdxFile) -> str:
     """Why the file at ``path``, holding ``data``, is not what its name says (gzip-compressed or plain)."""
     if compressed:
-        return f"{shown(path)} is gzip-compressed, though its name has no .gz: rename it to {path.name}.gz"
+        return f"{printable(path)} is gzip-compressed, though its name has no .gz: rename it to {path.name}.gz"
     if data.startswith(_idx_header(spec)):
-        return (f"{shown(path)} is not gzip-compressed, though its name ends in .gz (it holds a plain idx file): "
+        return (f"{printable(path)} is not gzip-compressed, though its name ends in .gz (it holds a plain idx file): "
                 f"rename it to {path.stem}")
     held = _held(data) or f"it starts with {data[:8]!r}"
-    return (f"{shown(path)} is not gzip-compressed, though its name ends in .gz ({held}): remove it to have it "
+    return (f"{printable(path)} is not gzip-compressed, though its name ends in .gz ({held}): remove it to have it "
             "downloaded")
 
 
@@ -263,7 +256,7 @@ def _download(raw: Path, names: list[str]) -> None:
     try:
         staging = tempfile.TemporaryDirectory(dir=_existing_folder(raw), prefix=".mnistlib-download-")
     except OSError as exc:
-        raise UserError(f"cannot write into {shown(raw)} ({exc.strerror or exc}), where the missing "
+        raise UserError(f"cannot write into {printable(raw)} ({exc.strerror or exc}), where the missing "
                         f"{', '.join(names)} would be downloaded: point --data-dir at a folder you can write, or copy "
                         "the files there") from None
     with staging as tmp:
@@ -284,8 +277,8 @@ def _download(raw: Path, names: list[str]) -> None:
             try:
                 atomic_write(raw / f"{name}.gz", lambda f, fetched=fetched: f.write(fetched.read_bytes()))
             except WriteError as exc:
-                raise UserError(f"downloaded {name}.gz but cannot write it into {shown(raw)} ({exc.reason}): "
-                                "point --data-dir at a folder you can write") from None
+                raise UserError(f"downloaded {name}.gz but cannot write it into {printable(raw)} ({exc.reason}): "
+                                f"{exc.fix}, or point --data-dir at a folder you can write") from None
 
 
 def load_raw(root: str | os.PathLike | None = None, download: bool = True,
@@ -319,9 +312,9 @@ def _missing_message(root: str | os.PathLike | None, raw: Path, missing: list[st
     where = "--data-dir" if root is not None else f"--data-dir (or ${ENV_VAR})"
     what = "no MNIST data" if len(missing) == len(FILES) else "MNIST data incomplete"
     if raw.is_dir() and any(raw.iterdir()):  # something is there: say what was expected
-        looked = f"{shown(raw)} lacks {', '.join(missing)} (plain or .gz)"
+        looked = f"{printable(raw)} lacks {', '.join(missing)} (plain or .gz)"
     else:
-        looked = f"nothing in {shown(raw)}"
+        looked = f"nothing in {printable(raw)}"
     return f"{what}: point {where} at a folder holding MNIST/raw/ ({looked}; {why})"
 
 

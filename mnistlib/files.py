@@ -13,11 +13,12 @@ from .errors import UserError
 class WriteError(UserError):
     """A file could not be written (``path``), for the operating system's ``reason``: a full disk, a file
     larger than the process may write, no permission. The file at ``path`` is as it was before. The
-    message is ``cannot write <path> (<reason>)``, then ``: <then>`` (what was kept, what to do) if given."""
+    message is ``cannot write <path> (<reason>): <then>`` (what was kept, what to do); by default
+    ``fix`` and a new try."""
 
-    def __init__(self, path: Path, reason: str, then: str = "", errno: int | None = None):
-        super().__init__(f"cannot write {path} ({reason})" + (f": {then}" if then else ""))
+    def __init__(self, path: Path | str, reason: str, then: str = "", errno: int | None = None):
         self.path, self.reason, self.errno = path, reason, errno
+        super().__init__(f"cannot write {path} ({reason}): {then or self.fix + ', then try again'}")
 
     @property
     def fix(self) -> str:
@@ -27,8 +28,8 @@ class WriteError(UserError):
         if self.errno == errno.EFBIG:
             return "raise the limit on file size (ulimit -f)"
         if self.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-            return f"make {self.path.parent} writable"
-        return "once that is mended"
+            return f"make {Path(self.path).parent} writable"
+        return "mend that"
 
 
 def _umask() -> int:
@@ -38,12 +39,15 @@ def _umask() -> int:
 
 
 def os_error(error: BaseException) -> OSError | None:
-    """``error`` itself if it is an ``OSError``, else the first one it was raised from or while handling
-    (``torch.save`` turns a failed write into a ``RuntimeError`` that hides the ``OSError``), else None."""
+    """``error`` itself if it is an ``OSError``; else, for a ``RuntimeError`` (``torch.save`` turns a failed
+    write into one that hides the ``OSError`` it was raised while handling), the ``OSError`` behind it;
+    else None, so that a bug of another kind is never taken for a refused write."""
     seen = set()
     while error is not None and id(error) not in seen:
         if isinstance(error, OSError):
             return error
+        if not isinstance(error, RuntimeError):
+            return None
         seen.add(id(error))
         error = error.__cause__ or error.__context__
     return None

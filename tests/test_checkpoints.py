@@ -205,7 +205,7 @@ def test_a_write_failing_midway_leaves_the_previous_file_whole(tmp_path):
 
     with pytest.raises(WriteError) as error:
         atomic_write(path, half_then_full)
-    assert str(error.value) == f"cannot write {path} (No space left on device)"
+    assert str(error.value) == f"cannot write {path} (No space left on device): free space, then try again"
     assert path.read_bytes() == b"epoch 1, whole"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]  # no temporary file left
 
