@@ -27,7 +27,7 @@ import torch
 from . import data as mnist_data
 from .data import FILES
 from .devices import describe_device, torch_threads
-from .errors import one_line
+from .errors import UserError, one_line
 from .graphs import COMPILE_SCOPES
 from .models import BatchNorm2d, build_model
 from .progress import bar as progress_bar
@@ -69,11 +69,16 @@ def torchvision_root(root: Path):
         return
     with tempfile.TemporaryDirectory(prefix="mnistlib-bench-") as tmp:
         target = Path(tmp) / "MNIST" / "raw"
-        target.mkdir(parents=True)
-        for name, source in found.items():
-            with gzip.open(source) if source.suffix == ".gz" else open(source, "rb") as src:
-                with open(target / name, "wb") as dst:
-                    shutil.copyfileobj(src, dst)
+        try:
+            target.mkdir(parents=True)
+            for name, source in found.items():
+                with gzip.open(source) if source.suffix == ".gz" else open(source, "rb") as src:
+                    with open(target / name, "wb") as dst:
+                        shutil.copyfileobj(src, dst)
+        except OSError as exc:
+            raise UserError(f"cannot copy the MNIST files into {tmp} for torchvision's MNIST ({exc.strerror or exc}): "
+                            "free space there, or point TMPDIR at a folder with 55 MB free (the four files "
+                            "unpacked)") from None
         yield Path(tmp)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .devices import DEVICES
 from .errors import UserError
+from .files import WriteError
 from .graphs import COMPILE_SCOPE, COMPILE_SCOPES
 from .models import MODELS
 from .recipes import CLAIMED, DEFAULT_RECIPE, FAST_RECIPE, RECIPES, RECORD_SEEDS, STEPS
@@ -206,6 +207,13 @@ PLAN_FLAGS = {"recipe": "--recipe", "seed": "--seed", "epochs": "--epochs", "out
               "val_size": "--val-size"}
 
 
+def log_line(line: str) -> None:
+    """A training run's line per epoch, flushed: it reaches a pipe or a log file as the epoch ends (not when
+    a buffer fills), and a reader that stopped (``| head -1``) stops the run at that epoch, with the
+    resume hint."""
+    print(line, flush=True)
+
+
 def cmd_train(args) -> None:
     from .devices import resolve_device
     from .records import CHECKPOINT_FILE
@@ -220,7 +228,7 @@ def cmd_train(args) -> None:
                             f"{', '.join(given)} (start a new run for other settings)")
         out = Path(args.resume)
         run = lambda: resume(out, device=args.device, data_dir=args.data_dir, progress=args.progress,  # noqa: E731
-                             graph=args.graph, compile_scope=args.compile)
+                             graph=args.graph, compile_scope=args.compile, log=log_line)
     else:
         quick = quick_mode(args.quick)
         recipe, seed = args.recipe or DEFAULT_RECIPE, args.seed or 0
@@ -228,7 +236,7 @@ def cmd_train(args) -> None:
         out = Path(args.out or Path("runs") / f"{recipe}-seed{seed}{stamp}")
         run = lambda: train(recipe, seed=seed, epochs=args.epochs, quick=quick, device=args.device,  # noqa: E731
                             data_dir=args.data_dir, out=out, progress=args.progress, val_size=args.val_size or 0,
-                            graph=args.graph, compile_scope=args.compile)
+                            graph=args.graph, compile_scope=args.compile, log=log_line)
     start = time.perf_counter()
     try:
         _, history = run()
@@ -316,6 +324,7 @@ def cmd_predict(args) -> None:
     from .records import check_writable, load_checkpoint
 
     show = Path(args.show) if args.show else None
+    sheet_error = None
     if show is not None:
         if show.is_dir():
             raise UserError(f"--show {show} is a folder: give the file to save the sheet in, e.g. "
@@ -360,7 +369,10 @@ def cmd_predict(args) -> None:
         from .plots import plot_predictions  # ends the command at a print, and must not lose the sheet
 
         fig = plot_predictions({str(path): (seen[path], probabilities[path]) for path in seen})
-        atomic_write(show, lambda f: fig.savefig(f, format="png", dpi=80, metadata=SHEET_METADATA))
+        try:
+            atomic_write(show, lambda f: fig.savefig(f, format="png", dpi=80, metadata=SHEET_METADATA))
+        except WriteError as exc:  # the answers are still printed; the failed sheet is the error after them
+            sheet_error, show = exc, None
     if args.json:
         print(json.dumps([{"file": str(path), "error": reason} for path, reason in unreadable.items()] +
                          [{"file": str(path), "error": skipped[path]} if path in skipped else
@@ -374,6 +386,8 @@ def cmd_predict(args) -> None:
                 f"{int(i)}: {float(v):.2f}" for v, i in zip(top.values, top.indices, strict=True)) + ")")
     if show is not None and seen:
         print(f"sheet saved in {printable(show)}", file=sys.stderr if args.json else sys.stdout)
+    if sheet_error is not None:
+        raise sheet_error
     if skipped or unreadable:
         counts = [f"{len(skipped)} of {_count(files, 'file')}"] if skipped else []
         raise UserError(" and ".join(counts + ([_count(unreadable, "folder")] if unreadable else []))
@@ -437,7 +451,6 @@ def cmd_figures(args) -> None:
     if not Path(CPU_BENCH).is_file() or not Path("results", f"{DEFAULT_RECIPE}-seed{RECORD_SEEDS[0]}.json").is_file():
         raise UserError(f"figures reads the records in results/ (and {CPU_BENCH}): run it in the repository's root")
     histories = reference.stored_histories()
-    out.mkdir(parents=True, exist_ok=True)
     charts = {"steps.png": plots.plot_comparison({name: histories[name] for name in STEPS}),
               "accuracy_vs_params.png": plots.plot_accuracy_vs_params(reference.accuracy_points()),
               "step4_curves.png": plots.plot_history(histories[DEFAULT_RECIPE])}
@@ -494,22 +507,28 @@ def main(argv: list[str] | None = None) -> int:
         _drop_output()
         return BROKEN_PIPE
     except OSError as exc:
+        # Every file mnistlib writes is written by atomic_write (a WriteError, a UserError) or named where
+        # it is made: a refused write that gets here is the output's (a full disk under ``> file``).
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO):
             raise
-        _drop_output()  # every file mnistlib writes is an atomic_write (a UserError): this is stdout
-        print(f"python -m mnistlib: error: cannot write the output ({exc.strerror}): free space where it goes, "
-              "or send it elsewhere", file=sys.stderr)
+        _drop_output()
+        error = WriteError("the output", exc.strerror or str(exc), errno=exc.errno)
+        print(f"python -m mnistlib: error: {error} (or send the output elsewhere)", file=sys.stderr)
         return 2
 
 
 def _drop_output() -> None:
     """Point stdout, and stderr if it fails too (both into one pipe, ``2>&1``), at the null device."""
     devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
     try:
-        sys.stderr.flush()
-    except OSError:
-        os.dup2(devnull, sys.stderr.fileno())
+        if sys.stdout is not None:
+            os.dup2(devnull, sys.stdout.fileno())
+        try:
+            sys.stderr.flush()
+        except OSError:
+            os.dup2(devnull, sys.stderr.fileno())
+    finally:
+        os.close(devnull)
 
 
 def run_command(argv: list[str] | None = None) -> int:

@@ -114,8 +114,10 @@ def into_a_closed_pipe(*args):
     read, write = os.pipe()
     os.close(read)
     try:
+        env = cli_env()
+        env.pop("PYTHONUNBUFFERED", None)  # stdout buffered, as a user's shell has it
         return subprocess.run([sys.executable, "-m", "mnistlib", *map(str, args)], stdout=write,
-                              stderr=subprocess.PIPE, text=True, cwd=ROOT, env=cli_env())
+                              stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
     finally:
         os.close(write)
 
