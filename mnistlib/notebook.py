@@ -191,9 +191,10 @@ def start(mode: str = "auto", seed: int = 0, device: str = "auto", recipes: tupl
 
     First of all it checks the notebook's parameters (``check_parameters``): ``mode``, ``seed`` and
     ``device`` as MODE, SEED and DEVICE, and those of the other ``PARAMETERS`` (notebook 6's CHECKPOINT
-    and IMAGE) that the namespace of the code calling it defines: a notebook's, where its parameters
-    cell and the cell papermill injects after it set them. A wrong value stops the notebook at this
-    cell, before anything is loaded or trained, not at the cell using it.
+    and IMAGE) that the namespace of the notebook calling it defines (IPython's, which holds
+    ``get_ipython``), where its parameters cell and the cell papermill injects after it set them; a
+    script's own globals are not read. A wrong value stops the notebook at this cell, before anything is
+    loaded or trained, not at the cell using it.
 
     Raises ``UserError`` (one line): a parameter of the wrong type, a path to nothing, an unknown mode or
     device, a seed out of range, an unknown recipe, or MNIST data that cannot be found or read.
@@ -201,6 +202,8 @@ def start(mode: str = "auto", seed: int = 0, device: str = "auto", recipes: tupl
     given = {"MODE": mode, "SEED": seed, "DEVICE": device}
     caller = inspect.currentframe().f_back
     namespace = caller.f_globals if caller is not None else {}
+    if "get_ipython" not in namespace:  # not a notebook's namespace: a script's globals are its own business
+        namespace = {}
     check_parameters(**given, **{name: namespace[name] for name in PARAMETERS
                                  if name not in given and name in namespace})
     seed = check_seed(seed, "SEED")

@@ -3,9 +3,10 @@
 One thread, the step-4 recipe (augmentation, batch norm, dropout, SGD with the one-cycle policy)
 for 4 epochs of the first 6,400 training images (200 optimizer steps), tested on the first 2,000
 test images: about 15 s. A run repeats bit for bit only with the same PyTorch, thread count and kind
-of CPU (the vector instructions PyTorch's kernels use and the CPU model: ``devices.cpu_kind``), so the
-numbers are keyed by all three: ``golden/step4_cpu-torch<V>-<capability>-<CPU model>.json`` must come
-back exactly on PyTorch ``<V>`` on such a CPU. Elsewhere the test skips, says which kinds it has
+of CPU (the vector instructions PyTorch's kernels use and the CPU model: ``devices.cpu_kind``); the
+thread count is fixed here, so the numbers are keyed by the other two:
+``golden/step4_cpu-torch<V>-<capability>-<CPU model>.json`` must come back exactly on PyTorch ``<V>``
+on such a CPU. Elsewhere the test skips, says which kinds it has
 numbers for and how to record them (``tests/test_properties.py`` holds what any PyTorch on any CPU
 must give). A change to data, augmentation, model, dropout or optimizer that changes the numbers must
 refresh every golden file (``python tests/test_golden.py`` records the one of the installed PyTorch on

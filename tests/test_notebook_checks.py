@@ -9,7 +9,7 @@ import torch
 from conftest import ROOT
 from mnistlib import data as mnist_data
 from mnistlib import notebook
-from mnistlib.errors import UserError
+from mnistlib.errors import UserError, article
 from mnistlib.recipes import CLAIMED, RECIPES, RECORD_SEEDS, SINGLE_RUN_MARGIN
 from mnistlib.records import History, save_history
 from mnistlib.results import SeedSummary
@@ -168,7 +168,7 @@ def start_with_papermill(name: str, injected: str, monkeypatch) -> dict:
     monkeypatch.delenv("MNISTLIB_QUICK", raising=False)
     cells = [c for c in nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4).cells
              if c.cell_type == "code"]
-    namespace: dict = {}
+    namespace: dict = {"get_ipython": lambda: None}  # as IPython's namespace holds it
     for cell in cells:
         exec(TransformerManager().transform_cell(cell.source), namespace)  # noqa: S102 - our own notebooks
         if "parameters" in cell.metadata.get("tags", []):
@@ -307,7 +307,8 @@ def test_a_message_is_one_short_line_whatever_the_value(values, message, tmp_pat
                     'IMAGE = "my_digit.png"'),
     ({"SEED": 1e30}, "SEED = 1e+30 is a float; it must be a whole number (int), e.g. SEED = 0"),
     ({"SEED": "-3"}, "SEED = '-3' is a str; it must be a whole number (int), e.g. SEED = 0"),
-    ({"SEED": np.bool_(True)}, f"SEED = {np.bool_(True)!r} is a bool; it must be a whole number (int), e.g. SEED = 0"),
+    ({"SEED": np.bool_(True)}, f"SEED = {np.bool_(True)!r} is {article(type(np.bool_(True)).__name__)}; it must be "
+                               "a whole number (int), e.g. SEED = 0"),
 ])
 def test_a_path_to_nothing_and_a_seed_example_out_of_range_are_refused(values, message):
     with pytest.raises(UserError) as error:
@@ -324,16 +325,19 @@ def test_a_folder_is_refused_as_an_image_but_not_as_a_checkpoint(tmp_path):
 
 
 def test_a_scripts_own_globals_do_not_stop_start(monkeypatch, capsys):
-    """``start`` reads CHECKPOINT and IMAGE from its caller's globals: a script's image array named IMAGE
-    and a NumPy seed are right settings, not mistakes."""
+    """``start`` reads CHECKPOINT and IMAGE from a notebook's namespace only: an image array named IMAGE is
+    a right setting, and in a script's globals even an int named IMAGE is none of its business; a NumPy
+    seed is a whole number."""
     monkeypatch.delenv("MNISTLIB_QUICK", raising=False)
     monkeypatch.setattr(notebook.mnist_data, "load", lambda *args, **kwargs: None)  # no data needed here
-    namespace = {"notebook": notebook, "np": np, "IMAGE": np.zeros((3, 3), np.uint8)}
+    namespace = {"notebook": notebook, "np": np, "IMAGE": np.zeros((3, 3), np.uint8), "get_ipython": None}
     exec("session = notebook.start('quick', np.int64(7), 'cpu')", namespace)  # noqa: S102 - the test's own code
     assert type(namespace["session"].seed) is int and namespace["session"].seed == 7
     namespace["IMAGE"] = 3
     with pytest.raises(UserError, match="IMAGE = 3 is an int; it must be None, the path"):
         exec("notebook.start('quick', 0, 'cpu')", namespace)  # noqa: S102
+    del namespace["get_ipython"]  # a script
+    exec("notebook.start('quick', 0, 'cpu')", namespace)  # noqa: S102
 
 
 def test_one_whole_number_check_refuses_bools_everywhere():
