@@ -503,3 +503,21 @@ def test_the_sheet_is_saved_before_a_closed_pipe_ends_the_command(quick_run_dir,
     result = into_a_closed_pipe("predict", "--checkpoint", quick_run_dir[0], many, "--show", sheet)
     assert (result.returncode, result.stderr) == (141, "")
     assert sheet.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_sheet_that_cannot_be_written_still_lets_the_answers_print(quick_run_dir, folder, tmp_path, monkeypatch,
+                                                                     capsys):
+    import errno
+
+    from mnistlib import cli, files
+
+    def full(path, write):
+        raise files.WriteError(path, "No space left on device", errno=errno.ENOSPC)
+
+    monkeypatch.setattr(files, "atomic_write", full)
+    sheet = tmp_path / "out" / "sheet.png"
+    assert cli.main(["predict", "--checkpoint", str(quick_run_dir[0]), str(folder), "--show", str(sheet)]) == 2
+    out, err = capsys.readouterr()
+    assert len(out.strip().splitlines()) == 3  # every answer
+    assert err.strip().splitlines()[-1] == (f"python -m mnistlib: error: cannot write {sheet} (No space left on "
+                                            "device): free space, then try again")
