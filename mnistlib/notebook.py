@@ -132,7 +132,7 @@ def check_parameters(**values) -> None:
 class Session:
     """One notebook's settings and data, and the runs it trained (``run_step``), recipe -> history.
 
-    ``trained`` is what makes a run this session's own: the files in ``histories`` are shared by every
+    ``trained`` is what makes a run the ``Session``'s own: the files in ``histories`` are shared by every
     session in the folder (another notebook, another seed, an earlier kernel), so one found there may
     be anybody's.
     """
@@ -145,7 +145,7 @@ class Session:
 
     @property
     def histories(self) -> Path:
-        """Where this session's runs save each step's history (never the package's reference runs)."""
+        """Where the ``Session``'s runs save each step's history (never the package's reference runs)."""
         return RUNS / ("quick" if self.quick else "full")
 
 
@@ -241,7 +241,7 @@ def run_step(session: Session, recipe: str, seed: int | None = None, **overrides
 
 def with_reference_runs(session: Session, recipes: list[str]) -> dict[str, History]:
     """label -> history: the stored full-length run of each of ``recipes`` (it ships with the package),
-    and beside it this session's own run of it, if it trained one (``run_step``), labelled as such. A
+    and beside it the ``Session``'s own run of it, if it trained one (``run_step``), labelled as such. A
     run another session left in the folder (an earlier notebook, another seed, an earlier kernel) is
     never shown as this one's. Raises ``UserError`` when the install lacks a stored run."""
     found = {}

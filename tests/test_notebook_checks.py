@@ -86,7 +86,7 @@ def session(data, quick: bool = True, seed: int = 0) -> notebook.Session:
 
 
 def test_a_session_compares_its_own_runs_with_the_stored_ones(tmp_path, monkeypatch, small_data, one_thread):
-    """Every step's stored full run ships with the package; this session's own run is drawn beside it,
+    """Every step's stored full run ships with the package; the Session's own run is drawn beside it,
     labelled as its own, quick and full runs kept apart."""
     monkeypatch.chdir(tmp_path)
     full, quick = session(small_data, quick=False), session(small_data)
@@ -122,7 +122,7 @@ def test_two_notebooks_in_one_folder_each_show_only_their_own_run(tmp_path, monk
 
 def test_a_run_left_in_the_folder_is_never_labelled_this_sessions(tmp_path, monkeypatch, small_data, one_thread):
     """Runs an earlier notebook or an earlier kernel left in runs/full/ (the same seed and mode, even) are
-    not this session's: notebook 4 labels only its own step 4 as "this full run", not steps 1-3."""
+    not the Session's: notebook 4 labels only its own step 4 as "this full run", not steps 1-3."""
     monkeypatch.chdir(tmp_path)
     earlier = session(small_data, quick=False)
     for name in ("step1_base", "step2_slim", "step4_final"):
