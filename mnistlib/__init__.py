@@ -6,35 +6,34 @@ Train the final model in three lines::
     model, history = mnistlib.train("step4_final", seed=0)
     print(history.final_accuracy, history.best_record["epoch"])
 
-Modules: ``data`` (MNIST on the device), ``models``, ``recipes`` (one per notebook step, with its
-target and learning-rate policy), ``step`` (the eager training step) and ``graphs`` (the captured one),
-``devices``, ``records`` (History, run folders, checkpoints), ``training`` (``fit``, ``train``,
-``resume``, ``evaluate``), ``predict`` and ``photos`` (your own digits), ``analysis``, ``plots``,
-``summary``, ``progress``, ``bench``, ``results`` and ``reference`` (the records and the reference runs
-that ship with the package), ``refresh`` and ``notebook``. ``python -m mnistlib --help`` lists the
-commands.
+The public API is what this module exports (``__all__``): training (``train``, ``resume``, ``fit``,
+``evaluate``), data (``load``), the networks (``build_model``, ``MODELS``, ``count_parameters``), the
+recipes (``RECIPES``, ``get_recipe``, ``Recipe``), runs (``History``, ``load_checkpoint``), your own
+digits (``preprocess``, ``predict``) and ``UserError``. The package has four parts, each importing only
+the ones before it:
+
+- ``mnistlib.core``: data, augmentation, models, recipes, the training step and loop, runs and
+  checkpoints (it imports nothing else of mnistlib);
+- ``mnistlib.digits``: your own digits, read, prepared as MNIST's and classified;
+- ``mnistlib.evidence``: the benchmark, the committed records and their tables, the reference runs;
+- ``mnistlib.teach``: what the notebooks use (session, plots, analysis, model summary);
+
+and ``mnistlib.cli`` on top (``python -m mnistlib --help`` lists the commands).
 """
 
-import importlib
+from .core.data import load
+from .core.errors import UserError
+from .core.models import MODELS, build_model, count_parameters
+from .core.recipes import DEFAULT_RECIPE, RECIPES, Recipe, get_recipe
+from .core.runs import History, load_checkpoint
+from .core.training import evaluate, fit, resume, train
+from .digits.classify import predict
+from .digits.preprocess import preprocess
 
-from .data import load
-from .errors import UserError
-from .models import MODELS, build_model, count_parameters
-from .recipes import DEFAULT_RECIPE, RECIPES, Recipe, get_recipe
-from .records import History, load_checkpoint
-from .training import evaluate, fit, resume, train
+__version__ = "0.3.0"
 
-__version__ = "0.2.0"
-
-_SUBMODULES = {"analysis", "bench", "data", "devices", "graphs", "models", "notebook", "photos", "plots", "predict",
-               "progress", "recipes", "records", "reference", "refresh", "results", "step", "summary", "training"}
-
-
-def __getattr__(name):  # `import mnistlib; mnistlib.plots` works without importing matplotlib up front
-    if name in _SUBMODULES:
-        return importlib.import_module(f".{name}", __name__)
-    raise AttributeError(f"module 'mnistlib' has no attribute {name!r}")
 __all__ = [
     "DEFAULT_RECIPE", "History", "MODELS", "RECIPES", "Recipe", "UserError", "build_model",
-    "count_parameters", "evaluate", "fit", "get_recipe", "load", "load_checkpoint", "resume", "train",
+    "count_parameters", "evaluate", "fit", "get_recipe", "load", "load_checkpoint", "predict", "preprocess",
+    "resume", "train",
 ]

@@ -13,12 +13,12 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from .devices import DEVICES
-from .errors import UserError
-from .files import WriteError
-from .graphs import COMPILE_SCOPE, COMPILE_SCOPES
-from .models import MODELS
-from .recipes import CLAIMED, DEFAULT_RECIPE, FAST_RECIPE, RECIPES, RECORD_SEEDS, STEPS
+from .core.devices import DEVICES
+from .core.errors import UserError
+from .core.files import WriteError
+from .core.graphs import COMPILE_SCOPE, COMPILE_SCOPES
+from .core.models import MODELS
+from .core.recipes import CLAIMED, DEFAULT_RECIPE, FAST_RECIPE, RECIPES, RECORD_SEEDS
 
 
 class Parser(argparse.ArgumentParser):
@@ -29,6 +29,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def whole_number(low: int):
+    """An argparse type: a whole number of at least ``low``."""
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -44,6 +45,7 @@ positive_int, nonnegative_int = whole_number(1), whole_number(0)
 
 
 def build_parser() -> Parser:
+    """The command line's parser: one subcommand per command, each with its options."""
     parser = Parser(prog="python -m mnistlib", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
@@ -192,14 +194,12 @@ def interrupted(exc: KeyboardInterrupt | BrokenPipeError, what: str) -> Interrup
 
 
 def check_compile(args, device) -> None:
-    """--compile's conditions, checked before any work."""
-    if not args.compile:
-        return
-    if device.type != "cuda":
-        raise UserError("--compile compiles the captured CUDA-graph step: it needs a CUDA GPU, and the device "
-                        f"here is {device.type}")
-    if getattr(args, "graph", None) is False:
-        raise UserError("--compile compiles the captured step; it cannot go with --no-graph")
+    """--compile's conditions (``training.check_step``), checked before any work."""
+    from .core.graphs import check_step
+
+    if args.compile:  # train names a scope; bench times both (True)
+        scope = COMPILE_SCOPE if args.compile is True else args.compile
+        check_step(device, getattr(args, "graph", None) is not False, scope)
 
 
 # What a run was planned with: fixed for a run that --resume continues.
@@ -215,9 +215,10 @@ def log_line(line: str) -> None:
 
 
 def cmd_train(args) -> None:
-    from .devices import resolve_device
-    from .records import CHECKPOINT_FILE
-    from .training import chance_warning, quick_mode, resume, train
+    """``train``: a new run, or ``--resume`` of one, then its result in one line."""
+    from .core.devices import resolve_device
+    from .core.runs import CHECKPOINT_FILE
+    from .core.training import chance_warning, quick_mode, resume, train
 
     if args.compile:
         check_compile(args, resolve_device(args.device))
@@ -257,7 +258,8 @@ def cmd_train(args) -> None:
 
 
 def cmd_recipes(args) -> None:
-    from .models import build_model, count_parameters
+    """``recipes``: every recipe with its model, size, epochs and what it changes."""
+    from .core.models import build_model, count_parameters
 
     for recipe in RECIPES.values():
         params = count_parameters(build_model(recipe.model))
@@ -266,15 +268,17 @@ def cmd_recipes(args) -> None:
 
 
 def cmd_summary(args) -> None:
-    from .summary import summary
+    """``summary``: a model's layer table and receptive fields."""
+    from .teach.summary import summary
 
     print(summary(args.model))
 
 
 def cmd_evaluate(args) -> None:
-    from . import data as mnist_data
-    from .records import load_checkpoint
-    from .training import evaluate
+    """``evaluate``: a saved run's test loss and accuracy."""
+    from .core import data as mnist_data
+    from .core.runs import load_checkpoint
+    from .core.training import evaluate
 
     model, checkpoint = load_checkpoint(args.checkpoint, args.device)
     device = next(model.parameters()).device
@@ -297,8 +301,8 @@ def files_only_backend() -> None:
 
 
 def holds_a_sheet(path: Path) -> bool:
-    """Whether ``path`` is a sheet that ``predict --show`` saved (``predict.Sheet``), not an input of its own."""
-    from .predict import Sheet, load_image
+    """Whether ``path`` is a sheet that ``predict --show`` saved (``images.Sheet``), not an input of its own."""
+    from .digits.images import Sheet, load_image
 
     try:
         load_image(path)
@@ -314,14 +318,17 @@ RESAVE = "save it as PNG or JPEG and try again"
 
 
 def cmd_predict(args) -> None:
+    """``predict``: the top three digits of each image, skipping in one line each file it cannot read."""
     import json
 
     import torch
 
-    from .errors import one_line, printable
-    from .files import atomic_write
-    from .predict import SHEET_METADATA, Sheet, image_files, predict, preprocess_stages
-    from .records import check_writable, load_checkpoint
+    from .core.errors import one_line, printable
+    from .core.files import atomic_write
+    from .core.runs import check_writable, load_checkpoint
+    from .digits.classify import predict
+    from .digits.images import SHEET_METADATA, Sheet, image_files
+    from .digits.preprocess import preprocess_stages
 
     show = Path(args.show) if args.show else None
     sheet_error = None
@@ -366,7 +373,7 @@ def cmd_predict(args) -> None:
     probabilities = dict(zip(seen, predict(model, digits, checkpoint["mean"], checkpoint["std"]), strict=True)) \
         if seen else {}
     if show is not None and seen:  # saved before the answers are printed: a reader that stops early (| head)
-        from .plots import plot_predictions  # ends the command at a print, and must not lose the sheet
+        from .teach.plots import plot_predictions  # ends the command at a print, and must not lose the sheet
 
         fig = plot_predictions({str(path): (seen[path], probabilities[path]) for path in seen})
         try:
@@ -400,18 +407,19 @@ def _count(things, word: str) -> str:
 
 
 def cmd_bench(args) -> None:
+    """``bench``: the benchmark, its record saved as JSON."""
     import json
 
-    from .bench import bench
-    from .devices import resolve_device
-    from .files import atomic_write
+    from .core.devices import resolve_device
+    from .core.files import atomic_write
+    from .evidence.bench import bench
 
     if not 1 <= args.epochs <= 100:
         raise UserError(f"--epochs must be between 1 and 100, got {args.epochs}")
     if not 0 < args.target <= 100:
         raise UserError(f"--target must be a percentage above 0 and at most 100, got {args.target}")
-    from .records import check_writable
-    from .training import check_seed
+    from .core.runs import check_writable
+    from .core.training import check_seed
 
     check_seed(args.seed)
     if args.seeds is not None and not 1 <= args.seeds <= 100:
@@ -432,7 +440,8 @@ def cmd_bench(args) -> None:
 
 
 def cmd_records(args) -> None:
-    from .refresh import refresh_notebooks, refresh_seed_records
+    """``records``: remake the seed records, or (``--notebooks``) the notebooks' stored runs."""
+    from .evidence.remake import refresh_notebooks, refresh_seed_records
 
     if args.notebooks is not None:
         refresh_notebooks(args.notebooks)
@@ -441,47 +450,11 @@ def cmd_records(args) -> None:
 
 
 def cmd_figures(args) -> None:
+    """``figures``: the docs' charts and tables."""
     files_only_backend()
-    from . import plots, reference
-    from .files import atomic_write
-    from .records import check_writable
+    from .teach.figures import figures
 
-    out = Path(args.out)
-    check_writable(out / "steps.png", "--out")
-    if not Path(CPU_BENCH).is_file() or not Path("results", f"{DEFAULT_RECIPE}-seed{RECORD_SEEDS[0]}.json").is_file():
-        raise UserError(f"figures reads the records in results/ (and {CPU_BENCH}): run it in the repository's root")
-    histories = reference.stored_histories()
-    charts = {"steps.png": plots.plot_comparison({name: histories[name] for name in STEPS}),
-              "accuracy_vs_params.png": plots.plot_accuracy_vs_params(reference.accuracy_points()),
-              "step4_curves.png": plots.plot_history(histories[DEFAULT_RECIPE])}
-    for name, fig in charts.items():
-        atomic_write(out / name, lambda f, fig=fig: fig.savefig(f, format="png", dpi=110))
-        print(out / name)
-    for where, lines in tables().items():
-        print(f"\n{where}:\n" + "\n".join(lines))
-
-
-CPU_BENCH = "results/bench-cpu.json"  # the CPU benchmark the docs quote
-
-
-def tables() -> dict[str, list[str]]:
-    """The tables of the README and the docs, from the records (run in the repository's root)."""
-    import json
-
-    from . import reference, results
-
-    cpu_bench = {"cpu": json.loads(Path(CPU_BENCH).read_text())}
-    return {
-        "README.md, results": results.summary_table(CLAIMED),
-        "README.md and docs/results.md, the notebooks' stored runs": results.stored_runs_table(
-            reference.stored_histories()),
-        "docs/results.md, seed records": results.seed_records_table(CLAIMED),
-        f"docs/results.md, {DEFAULT_RECIPE} run by run": results.runs_table(DEFAULT_RECIPE),
-        "docs/results.md, GPU runs": results.gpu_finals_table(),
-        "docs/performance.md, CPU benchmark": results.bench_tables(cpu_bench) + [""]
-        + results.cpu_options_table(cpu_bench["cpu"]["cpu_options"]),
-        "docs/performance.md, GPU benchmarks": results.bench_tables(results.all_gpu_benches()),
-    }
+    figures(Path(args.out))
 
 
 # The exit status when the reader of stdout went away (``| head -1``): 128 + SIGPIPE's 13, what a shell

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import torch
 
-from mnistlib import data as mnist_data
-from mnistlib.bench import bench
-from mnistlib.errors import one_line
-from mnistlib.recipes import CLAIMED, DEFAULT_RECIPE, FAST_RECIPE, RECORD_SEEDS, TEN_FRESH_SEEDS, get_recipe
-from mnistlib.training import train
+from mnistlib.core import data as mnist_data
+from mnistlib.core.errors import one_line
+from mnistlib.core.recipes import CLAIMED, DEFAULT_RECIPE, FAST_RECIPE, RECORD_SEEDS, TEN_FRESH_SEEDS, get_recipe
+from mnistlib.core.training import train
+from mnistlib.evidence.bench import bench
 
 OUT = Path("runs") / "gpu-check"
 SEEDS = TEN_FRESH_SEEDS  # none was used to choose a recipe

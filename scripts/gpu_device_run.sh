@@ -28,7 +28,7 @@ check)
   grep -v "^  \|it/s\]" "$OUT/gpucheck.log" | tail -40
   cp runs/gpu-check/*.json "$OUT/" 2>/dev/null
   say "GPU tests"
-  timeout "$(left 0)" python3 -m pytest -q -p no:cacheprovider tests/test_runs.py -k "graph or replay or compiled" 2>&1 \
+  timeout "$(left 0)" python3 -m pytest -q -p no:cacheprovider tests/core/test_runs.py -k "graph or replay or compiled" 2>&1 \
     | tail -6 | tee "$OUT/tests.log" ;;
 options)
   say "speed options"

@@ -18,10 +18,12 @@ from contextlib import contextmanager
 
 import torch
 
-from mnistlib import data as mnist_data
-from mnistlib.bench import attempt, time_pipeline
-from mnistlib.recipes import DEFAULT_RECIPE, get_recipe
-from mnistlib.step import augmentation, make_step
+from mnistlib.core import data as mnist_data
+from mnistlib.core.augment import augmentation
+from mnistlib.core.recipes import DEFAULT_RECIPE, get_recipe
+from mnistlib.core.training import make_step
+from mnistlib.evidence.bench import time_pipeline
+from mnistlib.evidence.timing import attempt
 
 
 class Bf16(torch.nn.Module):

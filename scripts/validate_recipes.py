@@ -12,10 +12,10 @@ import json
 import statistics
 from pathlib import Path
 
-from mnistlib import data as mnist_data
-from mnistlib.devices import resolve_device
-from mnistlib.recipes import get_recipe
-from mnistlib.training import train
+from mnistlib.core import data as mnist_data
+from mnistlib.core.devices import resolve_device
+from mnistlib.core.recipes import get_recipe
+from mnistlib.core.training import train
 
 VAL_SIZE = 10_000
 

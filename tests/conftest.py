@@ -12,8 +12,8 @@ import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")  # no screen in CI
 
-from mnistlib import data as mnist_data
-from mnistlib.recipes import QUICK_TRAIN_SIZE
+from mnistlib.core import data as mnist_data
+from mnistlib.core.recipes import QUICK_TRAIN_SIZE
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -143,7 +143,7 @@ def quick_run_dir(tmp_path_factory):
 @pytest.fixture
 def one_thread():
     """Torch on one CPU thread for the test (bit-exact comparisons depend on the thread count)."""
-    from mnistlib.devices import torch_threads
+    from mnistlib.core.devices import torch_threads
 
     with torch_threads(1):
         yield

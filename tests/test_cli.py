@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from conftest import ROOT, assert_user_error, cli_env, into_a_closed_pipe, mnistlib
-from mnistlib import training
-from mnistlib.recipes import RECIPES
-from mnistlib.records import History
+from mnistlib.core import training
+from mnistlib.core.recipes import RECIPES
+from mnistlib.core.runs import History
 
 
 def test_train_quick_prints_epochs_and_a_final_line(quick_run_dir):

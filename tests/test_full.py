@@ -6,7 +6,7 @@ import os
 import pytest
 
 from conftest import mnistlib
-from mnistlib.recipes import RECIPES
+from mnistlib.core.recipes import RECIPES
 
 pytestmark = pytest.mark.skipif(os.environ.get("MNISTLIB_FULL_TESTS") != "1",
                                 reason="full-length training; set MNISTLIB_FULL_TESTS=1 (CI does)")

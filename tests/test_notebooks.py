@@ -81,9 +81,12 @@ def shown(path) -> list[tuple[str, str, str]]:
     from IPython.core.inputtransformer2 import TransformerManager
 
     import mnistlib
-    from mnistlib import models, notebook, predict, step
+    from mnistlib.core import augment, models, step
+    from mnistlib.digits import preprocess
+    from mnistlib.teach import notebook
 
-    names = {"mnistlib": mnistlib, "models": models, "notebook": notebook, "predict": predict, "step": step}
+    names = {"mnistlib": mnistlib, "augment": augment, "models": models, "notebook": notebook,
+             "preprocess": preprocess, "step": step}
     found = []
     for cell in cells(path, "code"):
         python = TransformerManager().transform_cell(text(cell))  # the install cell's %pip, as IPython runs it
@@ -130,8 +133,8 @@ def test_each_stored_run_is_the_one_its_notebook_shows():
     """The package's stored run of a recipe is the run its own notebook printed (the first notebook of the
     series that trains it: notebook 4's step 4, not notebook 6's): the same size, epochs, final accuracy,
     device and time."""
-    from mnistlib import reference
-    from mnistlib.refresh import history_owners
+    from mnistlib.evidence import reference
+    from mnistlib.evidence.remake import history_owners
 
     owners = history_owners(NOTEBOOKS)
     assert owners["step4_final"].name == "04_batchnorm_dropout.ipynb"
