@@ -38,7 +38,7 @@ test: $(VENV)/.installed-tests
 	$(BIN)/python -m pytest
 	MNISTLIB_QUICK=1 $(BIN)/python -m pytest --nbval-lax --nbval-current-env notebooks
 
-## Run the notebooks at full length as regression tests (their stored full runs took 36 minutes in all on 2 CPU cores).
+## Run the notebooks at full length as regression tests (their stored full runs took about 40 minutes in all on 2 CPU cores).
 test-notebooks-full: $(VENV)/.installed-tests
 	MNISTLIB_QUICK=0 $(BIN)/python -m pytest --nbval-lax --nbval-current-env notebooks
 

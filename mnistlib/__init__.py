@@ -9,8 +9,9 @@ Train the final model in three lines::
 The public API is what this module exports (``__all__``): training (``train``, ``resume``, ``fit``,
 ``evaluate``), data (``load``), the networks (``build_model``, ``MODELS``, ``count_parameters``), the
 recipes (``RECIPES``, ``get_recipe``, ``Recipe``), runs (``History``, ``load_checkpoint``), your own
-digits (``preprocess``, ``predict``) and ``UserError``. The package has four parts, each importing only
-the ones before it:
+digits (``preprocess``, ``predict``) and ``UserError``. The package has four parts; ``core`` imports no
+other, ``digits`` and ``evidence`` import ``core`` only, ``teach`` imports the other three
+(``tests/test_layout.py`` holds this):
 
 - ``mnistlib.core``: data, augmentation, models, recipes, the training step and loop, runs and
   checkpoints (it imports nothing else of mnistlib);

@@ -194,12 +194,11 @@ def interrupted(exc: KeyboardInterrupt | BrokenPipeError, what: str) -> Interrup
 
 
 def check_compile(args, device) -> None:
-    """--compile's conditions (``training.check_step``), checked before any work."""
+    """bench's --compile conditions (``graphs.check_step``), checked before any work."""
     from .core.graphs import check_step
 
-    if args.compile:  # train names a scope; bench times both (True)
-        scope = COMPILE_SCOPE if args.compile is True else args.compile
-        check_step(device, getattr(args, "graph", None) is not False, scope)
+    if args.compile:  # bench times every scope: the default one stands for them
+        check_step(device, True, COMPILE_SCOPE)
 
 
 # What a run was planned with: fixed for a run that --resume continues.
@@ -216,12 +215,9 @@ def log_line(line: str) -> None:
 
 def cmd_train(args) -> None:
     """``train``: a new run, or ``--resume`` of one, then its result in one line."""
-    from .core.devices import resolve_device
     from .core.runs import CHECKPOINT_FILE
     from .core.training import chance_warning, quick_mode, resume, train
 
-    if args.compile:
-        check_compile(args, resolve_device(args.device))
     if args.resume:
         given = [flag for name, flag in PLAN_FLAGS.items() if getattr(args, name) is not None]
         if given:
@@ -441,12 +437,12 @@ def cmd_bench(args) -> None:
 
 def cmd_records(args) -> None:
     """``records``: remake the seed records, or (``--notebooks``) the notebooks' stored runs."""
-    from .evidence.remake import refresh_notebooks, refresh_seed_records
+    from .evidence.remake import remake_notebooks, remake_seed_records
 
     if args.notebooks is not None:
-        refresh_notebooks(args.notebooks)
+        remake_notebooks(args.notebooks)
     else:
-        refresh_seed_records(args.recipes, args.seeds, device=args.device, data_dir=args.data_dir)
+        remake_seed_records(args.recipes, args.seeds, device=args.device, data_dir=args.data_dir)
 
 
 def cmd_figures(args) -> None:

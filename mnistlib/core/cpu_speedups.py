@@ -104,30 +104,32 @@ class OneThreadBatchNorm2d(nn.BatchNorm2d):
 SPEEDUPS = {"dropout": (nn.Dropout, FastDropout), "batch_norm": (nn.BatchNorm2d, OneThreadBatchNorm2d)}
 
 
-def swap(model: nn.Module, speedups=tuple(SPEEDUPS), back: bool = False) -> int:
+def swap(model: nn.Module, speedups=tuple(SPEEDUPS)) -> list[tuple[nn.Module, type]]:
     """Turn every layer of ``model`` that is exactly torch's layer of one of ``speedups`` (keys of
-    ``SPEEDUPS``: "dropout", "batch_norm") into its faster form, in place; ``back``: the reverse.
-    Returns how many layers changed."""
-    changed = 0
+    ``SPEEDUPS``: "dropout", "batch_norm") into its faster form, in place. Returns each changed layer with
+    its class before, for ``swap_back``."""
+    changed = []
     for name in speedups:
         layer, fast = SPEEDUPS[name]
-        old, new = (fast, layer) if back else (layer, fast)
         for module in model.modules():
-            if type(module) is old:
-                module.__class__ = new
-                changed += 1
+            if type(module) is layer:
+                changed.append((module, layer))
+                module.__class__ = fast
     return changed
+
+
+def swap_back(changed: list[tuple[nn.Module, type]]) -> None:
+    """Give each layer ``swap`` changed its class before."""
+    for module, before in changed:
+        module.__class__ = before
 
 
 @contextmanager
 def applied(model: nn.Module, speedups=tuple(SPEEDUPS)):
     """``model`` with ``speedups`` swapped in (``swap``) inside the block, when its parameters are on the
-    CPU (elsewhere it is left as it is); torch's layers are put back after, also on an error."""
-    on_cpu = next(model.parameters()).device.type == "cpu"
-    if on_cpu:
-        swap(model, speedups)
+    CPU (elsewhere it is left as it is); the layers it changed are put back after, also on an error."""
+    changed = swap(model, speedups) if next(model.parameters()).device.type == "cpu" else []
     try:
         yield model
     finally:
-        if on_cpu:
-            swap(model, speedups, back=True)
+        swap_back(changed)

@@ -26,10 +26,12 @@ COMPILE_SCOPES = ("model", "step")
 COMPILE_SCOPE = "step"
 
 
-def check_step(device: torch.device, graph: bool, compile_scope: str | None) -> None:
-    """The one check of what a training step needs, before any work: the captured step (``graph``) a CUDA
-    device, and a ``compile_scope`` (one of ``graphs.COMPILE_SCOPES``) the captured step. Raises
-    ``UserError`` (one line) naming what is missing."""
+def check_step(device: torch.device, graph: bool | None, compile_scope: str | None) -> bool:
+    """The one check of what a training step needs, before any work: the captured step (``graph``; None:
+    on a CUDA device, and only there) a CUDA device, and a ``compile_scope`` (one of ``COMPILE_SCOPES``)
+    the captured step. Returns whether the step is captured. Raises ``UserError`` (one line) naming what
+    is missing."""
+    graph = device.type == "cuda" if graph is None else graph
     if compile_scope is not None and compile_scope not in COMPILE_SCOPES:
         raise UserError(f"unknown compile scope {compile_scope!r}; choose one of: {', '.join(COMPILE_SCOPES)}")
     if compile_scope is not None and device.type != "cuda":
@@ -39,6 +41,7 @@ def check_step(device: torch.device, graph: bool, compile_scope: str | None) -> 
         raise UserError("--compile compiles the captured step; it cannot go with --no-graph")
     if graph and device.type != "cuda":
         raise UserError("the captured training step needs a CUDA GPU; use the eager step on the CPU")
+    return graph
 
 
 def batch_sizes(n: int, batch_size: int) -> list[int]:

@@ -1,4 +1,4 @@
-"""Run records: the ``History`` of a run, its run folder (``model.pt`` + ``history.json``) and resuming it.
+"""Runs: the ``History`` of a run, its run folder (``model.pt`` + ``history.json``) and resuming it.
 
 ``model.pt`` is the one authority on where a run stands: it holds the weights, the optimizer state,
 the random-number state and the history up to the same epoch, written in one atomic rename.

@@ -131,8 +131,7 @@ def fit(
     """
     epochs = epochs or recipe.epochs
     device = data.train.labels.device
-    graph = device.type == "cuda" if graph is None else graph
-    check_step(device, graph, compile_scope)
+    graph = check_step(device, graph, compile_scope)
     history = history or History(recipe.name, recipe.model, count_parameters(model), -1, device.type)
     optimizer = make_optimizer(model, recipe, graph)
     if optimizer_state is not None:
@@ -281,7 +280,7 @@ def train(
         raise UserError(f"--epochs must be between 1 and 1000, got {epochs}")
     epochs = epochs or recipe.epochs
     dev = resolve_device(device)
-    check_step(dev, dev.type == "cuda" if graph is None else graph, compile_scope)
+    check_step(dev, graph, compile_scope)
     run_dir = Path(out) if out is not None else None
     if run_dir is not None:
         check_run_dir(run_dir)
@@ -337,7 +336,7 @@ def resume(
     if run_dir.name == CHECKPOINT_FILE and run_dir.is_file():
         run_dir = run_dir.parent
     dev = resolve_device(device)
-    check_step(dev, dev.type == "cuda" if graph is None else graph, compile_scope)
+    check_step(dev, graph, compile_scope)
     read_checkpoint(run_dir, resuming=True)  # refused before the claim if it is not a run to resume
     with claim_run_dir(run_dir, resuming=True):
         checkpoint = read_checkpoint(run_dir, resuming=True)  # as it is now that no other run can write it

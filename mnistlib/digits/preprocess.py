@@ -32,7 +32,6 @@ class NoInk(UserError):
     """The image holds no digit: one even tone, or too little contrast to tell ink from paper."""
 
 
-
 @dataclass
 class Stages:
     """What ``preprocess`` made of an image, stage by stage (for showing it): the image as read (reduced

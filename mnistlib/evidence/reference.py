@@ -43,7 +43,7 @@ def stored_history(recipe: str) -> History | None:
 
 
 def seed_summaries() -> dict[str, SeedSummary]:
-    """recipe -> its committed seed records' finals (percent, by seed), as ``results.summarize`` gives them.
+    """recipe -> its committed seed records' finals (percent, by seed), as ``records.summarize`` gives them.
     Raises ``UserError`` when the install lacks them."""
     path = folder() / SEED_RECORDS
     if not path.is_file():

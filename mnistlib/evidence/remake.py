@@ -38,7 +38,7 @@ def _check_repository() -> None:
                         "it editable here (pip install -e .) so that the records land in the repository")
 
 
-def refresh_seed_records(recipes: list[str], seeds: list[int], device: str = "cpu", data_dir=None, log=print) -> None:
+def remake_seed_records(recipes: list[str], seeds: list[int], device: str = "cpu", data_dir=None, log=print) -> None:
     """Train each recipe on each seed (a finished run in runs/records is reused, an unfinished one
     resumed), copy its history to results/<recipe>-seed<S>.json, then summarize the records into the
     package's seed_records.json."""
@@ -110,7 +110,7 @@ def _copy_histories(notebook: Path, started: float, owners: dict[str, Path], log
         log(f"{stored / history.name}: copied from {history}")
 
 
-def refresh_notebooks(names: list[str] | None = None, log=print) -> None:
+def remake_notebooks(names: list[str] | None = None, log=print) -> None:
     """Execute the notebooks (all, or those named) at full length in place, then copy the histories
     their runs wrote into the package's reference_data/histories/.
 

@@ -57,7 +57,7 @@ def _is_path(value) -> bool:
 
 
 def _is_image(value) -> bool:
-    """What ``predict.load_image`` reads: a path, a PIL image, a NumPy array or a torch tensor (a learner
+    """What ``digits.images.load_image`` reads: a path, a PIL image, a NumPy array or a torch tensor (a learner
     may open or draw one in the cell; a script calling ``start`` may hold one in a global of that name)."""
     import numpy as np
     from PIL import Image
@@ -153,7 +153,6 @@ class Session:
         return RUNS / ("quick" if self.quick else "full")
 
 
-
 def choose_mode(mode: str, device: torch.device) -> tuple[bool, str]:
     """(quick?, why): MNISTLIB_QUICK when set (CI, nbval), else ``mode``; "auto" is full on a GPU only."""
     if mode not in MODES:  # also when MNISTLIB_QUICK decides: the notebook's setting is wrong either way
@@ -171,17 +170,16 @@ def seconds_per_image(recipe: Recipe, data: MNIST, steps: int = 2) -> float:
     device = data.train.labels.device
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         model = build_model(recipe.model).to(device)
-        if device.type == "cpu":
-            cpu_speedups.swap(model)  # as training runs it
         optimizer = make_optimizer(model, recipe)
         augment = augmentation(recipe, data)
         batches = data.train.head(recipe.batch_size * (steps + 1)).batches(recipe.batch_size)
         rates = recipe.lr_schedule(steps + 1)
-        train_epoch(model, optimizer, [next(batches)], rates, augment, recipe.label_smoothing)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        train_epoch(model, optimizer, batches, rates[1:], augment, recipe.label_smoothing).loss_sum.item()
+        with cpu_speedups.applied(model):  # as training runs it
+            train_epoch(model, optimizer, [next(batches)], rates, augment, recipe.label_smoothing)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            start = time.perf_counter()
+            train_epoch(model, optimizer, batches, rates[1:], augment, recipe.label_smoothing).loss_sum.item()
     return (time.perf_counter() - start) / (steps * recipe.batch_size)
 
 
@@ -193,15 +191,15 @@ def _estimates(recipes: list, data: MNIST) -> tuple[float, float]:
     """Rough seconds of quick and of full mode for ``recipes`` on ``data`` (full mode: the whole training
     set, 60,000 images); a test pass costs about a third of training on as many images (forward only)."""
     per_image = {}
-    quick = full = 0.0
+
+    def seconds(recipe: Recipe, images: int) -> float:  # its epochs, each of ``images`` and a test pass
+        key = (recipe.model, recipe.batch_size, recipe.rotation, recipe.shift)
+        per_image[key] = per_image.get(key) or seconds_per_image(recipe, data)
+        return per_image[key] * recipe.epochs * (images + len(data.test) / 3)
+
     train_images = mnist_data.FILES["train-images-idx3-ubyte"].shape[0]
-    for r in recipes:
-        key = (r.model, r.batch_size, r.rotation, r.shift)
-        per_image[key] = per_image.get(key) or seconds_per_image(r, data)
-        test = len(data.test) / 3
-        quick += per_image[key] * (r.quick_variant().train_size + test)
-        full += per_image[key] * r.epochs * (train_images + test)
-    return quick, full
+    quick = sum(seconds(q, q.train_size) for q in (r.quick_variant() for r in recipes))
+    return quick, sum(seconds(r, train_images) for r in recipes)
 
 
 def start(mode: str = "auto", seed: int = 0, device: str = "auto", recipes: tuple[str, ...] = (),
@@ -322,7 +320,7 @@ NAIVE_CEILING = 50.0
 
 
 def check_own_digits(prepared: float, naive: float) -> None:
-    """Assert notebook 6's claim: ``prepared`` (percent right after ``predict.preprocess``) at least
+    """Assert notebook 6's claim: ``prepared`` (percent right after ``mnistlib.preprocess``) at least
     ``OWN_DIGITS_BAR``, ``naive`` (percent right squeezed to 28x28) below ``NAIVE_CEILING``."""
     assert prepared >= OWN_DIGITS_BAR, f"prepared as MNIST: {prepared:.1f}% < {OWN_DIGITS_BAR}%"
     assert naive < NAIVE_CEILING, f"squeezed to 28x28: {naive:.1f}% >= {NAIVE_CEILING}%"

@@ -15,8 +15,7 @@ import torch
 
 from conftest import ROOT, assert_user_error, cli_env, mnistlib
 from mnistlib.core import data as mnist_data
-from mnistlib.core import runs as records
-from mnistlib.core import training
+from mnistlib.core import runs, training
 from mnistlib.core.errors import UserError
 from mnistlib.core.files import WriteError, atomic_write
 from mnistlib.core.recipes import get_recipe
@@ -62,7 +61,7 @@ def good_checkpoint(run_dir) -> dict:
 def test_a_wrong_checkpoint_is_named_by_the_library_and_the_command_line(run_dir, tmp_path, change, fragment):
     path = saved(tmp_path, change(good_checkpoint(run_dir)))
     with pytest.raises(UserError, match=f"^checkpoint {path}") as error:
-        records.load_checkpoint(path)
+        runs.load_checkpoint(path)
     assert fragment in str(error.value)
     assert_user_error(mnistlib("evaluate", "--checkpoint", path, "--device", "cpu"), fragment)
 
@@ -72,25 +71,25 @@ def test_resuming_needs_the_optimizer_and_random_state(run_dir, tmp_path):
     path = saved(tmp_path, {k: v for k, v in checkpoint.items() if k not in ("optimizer", "rng")}, "model.pt")
     with pytest.raises(UserError, match="lacks optimizer, rng: not a complete mnistlib checkpoint"):
         training.resume(tmp_path, device="cpu")
-    records.load_checkpoint(path)  # what inference needs is all there
+    runs.load_checkpoint(path)  # what inference needs is all there
 
 
 def test_a_torch_load_failure_says_why(tmp_path):
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(UserError, match=r"is not a readable mnistlib checkpoint: torch.load failed \(\w+Error: "):
-        records.load_checkpoint(tmp_path / "bad.pt")
+        runs.load_checkpoint(tmp_path / "bad.pt")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 def test_the_library_blames_the_missing_gpu_not_the_checkpoint(run_dir):
     with pytest.raises(UserError, match=r"^device cuda asked for, but PyTorch sees no CUDA GPU here") as error:
-        records.load_checkpoint(run_dir, device="cuda")
+        runs.load_checkpoint(run_dir, device="cuda")
     assert "checkpoint" not in str(error.value)
 
 
 def test_a_loaded_model_is_ready_for_inference(run_dir, small_data):
     """Eval mode: one image at a time gets the batch's predictions, and nothing in the model changes."""
-    model, _ = records.load_checkpoint(run_dir)
+    model, _ = runs.load_checkpoint(run_dir)
     assert not model.training and not any(m.training for m in model.modules())
     before = {k: v.clone() for k, v in model.state_dict().items()}
     images = small_data.test.images[:64]
@@ -123,13 +122,13 @@ def test_a_folder_being_written_is_refused_and_a_dead_claim_blocks_nothing(small
     try:
         with pytest.raises(UserError, match=f"^run folder {out} is being written by another run right now"):
             training.train(SMALL_RECIPE, data=small_data, device="cpu", out=out, progress=False)
-        assert sorted(p.name for p in out.iterdir()) == [records.LOCK_FILE]  # nothing written, nothing taken
+        assert sorted(p.name for p in out.iterdir()) == [runs.LOCK_FILE]  # nothing written, nothing taken
     finally:
         holder.send_signal(signal.SIGKILL)  # a killed run cannot release anything itself
         holder.wait()
     _, history = training.train(SMALL_RECIPE, data=small_data, device="cpu", out=out, progress=False,
                                 log=lambda line: None)
-    assert records.History.load(out).seed == history.seed and sorted(p.name for p in out.iterdir()) == [
+    assert runs.History.load(out).seed == history.seed and sorted(p.name for p in out.iterdir()) == [
         "history.json", "model.pt"]
 
 
@@ -186,13 +185,13 @@ def test_resume_takes_the_model_pt_as_well_as_its_folder(run_dir):
 
 def test_a_history_file_that_is_missing_or_not_json_is_named(tmp_path):
     with pytest.raises(UserError, match=f"^no run history at {tmp_path / 'history.json'}"):
-        records.History.load(tmp_path)
+        runs.History.load(tmp_path)
     (tmp_path / "history.json").write_text("{cut short")
     with pytest.raises(UserError, match=r"is not a readable run history \(JSONDecodeError"):
-        records.History.load(tmp_path)
+        runs.History.load(tmp_path)
     (tmp_path / "history.json").write_text("[1, 2]")
     with pytest.raises(UserError, match=r"is not a run history \(it holds a JSON list\)"):
-        records.History.load(tmp_path)
+        runs.History.load(tmp_path)
 
 
 def test_a_write_failing_midway_leaves_the_previous_file_whole(tmp_path):
@@ -242,8 +241,8 @@ def test_a_full_disk_while_saving_keeps_the_last_good_epoch_and_says_how_to_go_o
     monkeypatch.undo()
     assert str(error.value) == (f"cannot write {out / 'model.pt'} (No space left on device): epoch 1 is saved there; "
                                 f"free space, then continue with: python -m mnistlib train --resume {out}")
-    assert records.read_checkpoint(out, resuming=True)["epoch"] == 1  # whole, and what resuming needs
-    assert len(records.History.load(out).epochs) == 1
+    assert runs.read_checkpoint(out, resuming=True)["epoch"] == 1  # whole, and what resuming needs
+    assert len(runs.History.load(out).epochs) == 1
     assert sorted(p.name for p in out.iterdir()) == ["history.json", "model.pt"]  # no lock, no temporary file
 
 
@@ -266,14 +265,14 @@ def test_a_file_size_limit_on_the_command_line_is_one_line_and_leaves_no_folder(
 def test_a_run_folder_that_cannot_be_made_at_the_claim_is_one_line():
     """Checked before the claim too, but a disk can fill or a folder turn read-only in between."""
     with pytest.raises(UserError, match=r"^cannot make the run folder /proc/nope/run or its lock file \("):
-        with records.claim_run_dir(Path("/proc/nope/run")):
+        with runs.claim_run_dir(Path("/proc/nope/run")):
             pass
 
 
 def test_a_full_disk_at_the_last_history_json_is_mended_by_resume(small_data, tmp_path, monkeypatch):
     """The last epoch's model.pt is written, its history.json is not: the hint to resume must work."""
     out = tmp_path / "run"
-    real_save_history, calls = records.save_history, []
+    real_save_history, calls = runs.save_history, []
 
     def save_history(path, history):
         calls.append(1)
@@ -281,7 +280,7 @@ def test_a_full_disk_at_the_last_history_json_is_mended_by_resume(small_data, tm
             raise WriteError(path, "No space left on device", errno=errno.ENOSPC)
         real_save_history(path, history)
 
-    monkeypatch.setattr(records, "save_history", save_history)
+    monkeypatch.setattr(runs, "save_history", save_history)
     with pytest.raises(WriteError, match=r"epoch 1 is saved in model.pt; free space, then continue with: python -m "
                                          f"mnistlib train --resume {re.escape(str(out))}$"):
         training.train(SMALL_RECIPE, data=small_data, device="cpu", out=out, progress=False, log=lambda line: None)
@@ -290,7 +289,7 @@ def test_a_full_disk_at_the_last_history_json_is_mended_by_resume(small_data, tm
     lines = []
     _, history = training.resume(out, device="cpu", data=small_data, progress=False, log=lines.append)
     assert lines == [f"{out} holds a finished run; its history.json was rewritten from model.pt"]
-    assert records.History.load(out) == history and history.finished
+    assert runs.History.load(out) == history and history.finished
 
 
 def test_a_failed_write_into_new_folders_leaves_none_behind(tmp_path):

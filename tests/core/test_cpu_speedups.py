@@ -115,16 +115,28 @@ def test_a_swap_keeps_the_parameters_and_state_dict_and_goes_back(name):
     layers = {type(m) for m in model.modules()}
     dropouts = sum(type(m) is nn.Dropout for m in model.modules())
     norms = sum(type(m) is nn.BatchNorm2d for m in model.modules())
-    assert cpu_speedups.swap(model) == dropouts + norms > 0
+    changed = cpu_speedups.swap(model)
+    assert len(changed) == dropouts + norms > 0
     assert not any(type(m) in (nn.Dropout, nn.BatchNorm2d) for m in model.modules())
     assert list(model.parameters()) == params and model.state_dict().keys() == state.keys()
     assert all(torch.equal(model.state_dict()[k], v) for k, v in state.items())
-    assert cpu_speedups.swap(model, back=True) == dropouts + norms
+    cpu_speedups.swap_back(changed)
     assert {type(m) for m in model.modules()} == layers
     with pytest.raises(RuntimeError, match="inside"), cpu_speedups.applied(model):
         assert any(type(m) is OneThreadBatchNorm2d for m in model.modules())
         raise RuntimeError("inside")
     assert {type(m) for m in model.modules()} == layers
+
+
+def test_applied_puts_back_only_what_it_swapped():
+    """A model that already held a fast layer keeps it: ``applied`` undoes its own swaps, no others."""
+    model = build_model("final")
+    first = next(m for m in model.modules() if type(m) is nn.Dropout)
+    first.__class__ = FastDropout
+    with cpu_speedups.applied(model):
+        assert not any(type(m) is nn.Dropout for m in model.modules())
+    assert type(first) is FastDropout
+    assert sum(type(m) is nn.Dropout for m in model.modules()) == 3
 
 
 def test_the_story_s_networks_are_made_of_torch_s_layers():

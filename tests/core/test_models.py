@@ -3,7 +3,6 @@ import torch
 
 from mnistlib.core.errors import UserError
 from mnistlib.core.models import MODELS, build_model, count_parameters
-from mnistlib.teach.summary import receptive_fields, summary
 
 EXPECTED_PARAMETERS = {"base_relu_output": 6_379_786, "base": 6_379_786, "slim": 12_352, "final": 12_400,
                        "final_no_dropout": 12_400, "compact8k": 7_654, "compact5k": 4_758,
@@ -38,27 +37,3 @@ def test_relu_on_logits_is_the_only_difference_in_step_1():
 def test_unknown_model_is_a_user_error():
     with pytest.raises(UserError, match="unknown model 'resnet'.*final"):
         build_model("resnet")
-
-
-def test_receptive_field_reaches_the_whole_digit():
-    rows = receptive_fields(build_model("final"))
-    assert [rf for *_, rf in rows] == [3, 5, 6, 10, 14, 16, 24, 32, 32, 40]
-    assert rows[-1][2] == (10, 1, 1)
-
-
-def test_global_average_pooling_counts_as_a_window_over_the_whole_map():
-    from torch import nn
-
-    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Conv2d(4, 10, 1), nn.Flatten())
-    assert [rf for *_, rf in receptive_fields(model)] == [3, 28, 28]
-
-
-def test_beyond_models_keep_a_positional_head():
-    rows = receptive_fields(build_model("compact5k"))
-    assert rows[-1][2] == (10, 1, 1) and rows[-1][3] == 40
-
-
-def test_summary_runs_on_cpu_and_reports_the_total():
-    text = summary("slim")
-    assert "Total params: 12,352" in text and "receptive field" in text
-    assert "Total mult-adds (M): 1.31" in text and "Units." not in text

@@ -14,9 +14,8 @@ import pytest
 import torch
 
 from conftest import ROOT, assert_user_error, cli_env, mnistlib
-from mnistlib.core import augment, cpu_speedups, graphs, models, step, training
+from mnistlib.core import augment, cpu_speedups, graphs, models, runs, step, training
 from mnistlib.core import data as mnist_data
-from mnistlib.core import runs as records
 from mnistlib.core.errors import UserError
 from mnistlib.core.recipes import get_recipe
 
@@ -46,18 +45,18 @@ def test_resume_after_ctrl_c_is_bit_identical_to_an_uninterrupted_run(small_data
     lines = []
     with pytest.raises(KeyboardInterrupt):
         training.train(**quiet, out=tmp_path / "cut", log=stop_in_epoch_two)
-    cut = records.History.load(tmp_path / "cut")
+    cut = runs.History.load(tmp_path / "cut")
     assert (len(cut.epochs), cut.planned_epochs, cut.finished) == (1, 3, False)
     assert torch.load(tmp_path / "cut" / "model.pt", weights_only=True)["epoch"] == 1  # the pair agrees
     with pytest.raises(UserError, match="unfinished run"):
-        records.load_finished(tmp_path / "cut")
+        runs.load_finished(tmp_path / "cut")
 
     model, resumed = training.resume(tmp_path / "cut", device="cpu", data=small_data, progress=False,
                                      log=lambda line: None)
     assert resumed.finished and without_time(resumed) == without_time(whole)
     for (name, a), b in zip(whole_model.state_dict().items(), model.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
-    assert records.load_finished(tmp_path / "cut").final_accuracy == whole.final_accuracy
+    assert runs.load_finished(tmp_path / "cut").final_accuracy == whole.final_accuracy
     with pytest.raises(UserError, match="finished run"):
         training.resume(tmp_path / "cut", device="cpu", data=small_data)
 
@@ -244,8 +243,8 @@ def test_each_replay_draws_new_random_numbers(small_data, scope):
         recipe = dataclasses.replace(get_recipe(recipe_name), lr=0.0, epochs=1)
         data = dataclasses.replace(small_data, train=split)
         model = models.build_model(recipe.model).cuda()
-        runner = step.make_step(model, step.make_optimizer(model, recipe, True), split, recipe,
-                                step.augmentation(recipe, data), 2, True, scope)
+        runner = training.make_step(model, step.make_optimizer(model, recipe, True), split, recipe,
+                                    augment.augmentation(recipe, data), 2, True, scope)
         runner.index[128].copy_(torch.arange(128, device="cuda"))
         losses = []
         for _ in range(3):
@@ -305,10 +304,10 @@ def test_threads_flag_and_device_help():
 
 def test_writable_check_accepts_a_file_to_replace_and_a_folder_to_make(tmp_path):
     (tmp_path / "old.png").write_bytes(b"x")
-    records.check_writable(tmp_path / "old.png", "--out")  # figures redraws docs/*.png in place
-    records.check_writable(tmp_path / "new" / "deeper" / "run", "--out")
+    runs.check_writable(tmp_path / "old.png", "--out")  # figures redraws docs/*.png in place
+    runs.check_writable(tmp_path / "new" / "deeper" / "run", "--out")
     with pytest.raises(UserError, match="not a folder"):
-        records.check_writable(tmp_path / "old.png" / "run", "--out")
+        runs.check_writable(tmp_path / "old.png" / "run", "--out")
 
 
 @pytest.mark.parametrize(("mode", "env", "device", "quick"), [
@@ -385,7 +384,7 @@ def test_a_stop_signal_ends_a_run_as_ctrl_c_does(tmp_path, number, wait_for, cod
     assert stderr.strip().splitlines() == [f"python -m mnistlib: stopped by {name}{after.format(out=out)}"]
     if number == signal.SIGTERM:
         assert sorted(p.name for p in out.iterdir()) == ["history.json", "model.pt"]  # no lock left
-        assert records.read_checkpoint(out, resuming=True)["epoch"] == 1
+        assert runs.read_checkpoint(out, resuming=True)["epoch"] == 1
     else:
         assert not out.exists()
 

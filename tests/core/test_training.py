@@ -4,8 +4,7 @@ import json
 import pytest
 import torch
 
-from mnistlib.core import models, step, training
-from mnistlib.core import runs as records
+from mnistlib.core import models, runs, step, training
 from mnistlib.core.models import MODELS
 from mnistlib.core.recipes import QUICK_TRAIN_SIZE, RECIPES, get_recipe
 
@@ -81,7 +80,7 @@ def test_run_folder_with_a_run_is_never_overwritten(quick_data, tmp_path):
 
 def test_checkpoint_round_trip(quick_data, tmp_path):
     model, history = quick_run(quick_data, tmp_path)
-    loaded, checkpoint = records.load_checkpoint(tmp_path / "run" / "model.pt")
+    loaded, checkpoint = runs.load_checkpoint(tmp_path / "run" / "model.pt")
     assert checkpoint["model"] == "final" and checkpoint["params"] == history.params
     loss, correct = training.evaluate(loaded, quick_data.test)
     assert 100 * correct / len(quick_data.test) == history.final_accuracy

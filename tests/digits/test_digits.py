@@ -17,7 +17,7 @@ from PIL import Image
 from conftest import assert_user_error, into_a_closed_pipe, mnistlib
 from mnistlib import cli
 from mnistlib.core import data as mnist_data
-from mnistlib.core import runs as records
+from mnistlib.core import runs
 from mnistlib.core.errors import UserError
 from mnistlib.digits import classify, images, photos, preprocess
 from mnistlib.teach import notebook
@@ -39,7 +39,7 @@ def photo_set(test_digits):
 
 @pytest.fixture(scope="module")
 def quick_model(quick_run_dir):
-    return records.load_checkpoint(quick_run_dir[0])
+    return runs.load_checkpoint(quick_run_dir[0])
 
 
 def accuracy(model, checkpoint, inputs, labels) -> float:

@@ -8,8 +8,7 @@ from conftest import ROOT
 from mnistlib.core.errors import UserError
 from mnistlib.core.recipes import CLAIMED, FAST_RECIPE, RECIPES, RECORD_SEEDS, TEN_FRESH_SEEDS
 from mnistlib.core.runs import History, load_finished
-from mnistlib.evidence import records as results
-from mnistlib.evidence import reference
+from mnistlib.evidence import records, reference
 from mnistlib.evidence.records import all_gpu_finals, seed_runs, summarize
 from mnistlib.evidence.tables import tables
 
@@ -152,4 +151,4 @@ def test_gpu_labels_name_one_run_set_across_all_gpu_folders(tmp_path):
         (tmp_path / gpu / "step4_final-finals-x.json").write_text(json.dumps({"recipe": "step4_final",
                                                                                "finals": {"100": 99.5}}))
     with pytest.raises(ValueError, match="run label 'x' used twice"):
-        results.all_gpu_finals(tmp_path)
+        records.all_gpu_finals(tmp_path)

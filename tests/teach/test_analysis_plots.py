@@ -119,7 +119,7 @@ def test_epoch_axes_count_whole_epochs():
 def test_seed_summary_mean_and_sample_std(tmp_path):
     import json
 
-    from mnistlib.evidence import records as results
+    from mnistlib.evidence import records
 
     for seed, acc in [(0, 99.5), (1, 99.7), (2, 99.6)]:
         history = History("beyond_5k", "compact5k", 4_758, seed, "cpu", epochs=[{"test_accuracy": acc}],
@@ -128,8 +128,8 @@ def test_seed_summary_mean_and_sample_std(tmp_path):
     quick = History("beyond_5k", "compact5k", 4_758, 3, "cpu", quick=True, epochs=[{"test_accuracy": 90.0}],
                     planned_epochs=1, finished=True)
     (tmp_path / "beyond_5k-seed3.json").write_text(json.dumps(quick.to_dict()))  # quick runs do not count
-    found = results.summarize("beyond_5k", tmp_path)
+    found = records.summarize("beyond_5k", tmp_path)
     assert found.finals == {0: 99.5, 1: 99.7, 2: 99.6}
     assert (round(found.mean, 6), round(found.std, 6)) == (99.6, 0.1)
     assert found.row() == "| `beyond_5k` | 4,758 | 1 | 99.3 | 99.50, 99.70, 99.60 | 99.60 ± 0.10 | 99.50 |"
-    assert results.summarize("step4_fast", tmp_path) is None
+    assert records.summarize("step4_fast", tmp_path) is None
