@@ -10,7 +10,7 @@ The public API is what this module exports (``__all__``): training (``train``, `
 ``evaluate``), data (``load``), the networks (``build_model``, ``MODELS``, ``count_parameters``), the
 recipes (``RECIPES``, ``get_recipe``, ``Recipe``), runs (``History``, ``load_checkpoint``), your own
 digits (``preprocess``, ``predict``) and ``UserError``. The package has four parts; ``core`` imports no
-other, ``digits`` and ``evidence`` import ``core`` only, ``teach`` imports the other three
+other, ``digits`` and ``evidence`` import ``core`` only, ``teach`` may import the other three
 (``tests/test_layout.py`` holds this):
 
 - ``mnistlib.core``: data, augmentation, models, recipes, the training step and loop, runs and

@@ -123,8 +123,8 @@ def fit(
     A ``history`` that already holds epochs (a resumed run) continues after them, with the saved
     ``optimizer_state``. ``graph`` (default: on a GPU) replays the step as CUDA graphs, with part of
     it ``torch.compile``d inside them if a ``compile_scope`` is given (``graphs.COMPILE_SCOPES``). On the
-    CPU the model trains with ``cpu_speedups`` swapped in, and torch's layers are put back when it
-    returns. Seed the global RNG before calling (``train`` does): it drives shuffling, augmentation and
+    CPU the model trains with ``cpu_speedups`` swapped in, and the layers swapped are torch's again
+    when it returns. Seed the global RNG before calling (``train`` does): it drives shuffling, augmentation and
     dropout. One test pass per epoch, and one on the validation split if ``data.val`` holds one. Each
     epoch record holds ``seconds`` (training and testing) and ``train_seconds`` (training only);
     ``on_epoch(model, optimizer, history)`` runs after each. Raises ``UserError`` as ``check_step`` does.

@@ -24,7 +24,7 @@ from ..core.errors import UserError, article, is_whole_number, printable
 from ..core.models import build_model
 from ..core.recipes import RECORD_SEEDS, Recipe, get_recipe
 from ..core.runs import History, save_history
-from ..core.step import make_optimizer, train_epoch
+from ..core.step import make_optimizer, to_channels_last, train_epoch
 from ..core.training import MAX_SEED, chance_warning, check_seed, quick_mode, train
 from ..evidence import reference
 from ..evidence.tables import seed_rows
@@ -165,12 +165,14 @@ def choose_mode(mode: str, device: torch.device) -> tuple[bool, str]:
 
 
 def seconds_per_image(recipe: Recipe, data: MNIST, steps: int = 2) -> float:
-    """Rough training seconds per image of ``recipe`` here (eager step), from timing a few steps after
-    one warm-up step; the global random-number state is left as it was."""
+    """Rough training seconds per image of ``recipe`` here (the eager step, in the layout and with the layers
+    training uses), from timing a few steps after one warm-up step; the global random-number state is
+    left as it was."""
     device = data.train.labels.device
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         model = build_model(recipe.model).to(device)
         optimizer = make_optimizer(model, recipe)
+        to_channels_last(model, optimizer)
         augment = augmentation(recipe, data)
         batches = data.train.head(recipe.batch_size * (steps + 1)).batches(recipe.batch_size)
         rates = recipe.lr_schedule(steps + 1)
