@@ -18,7 +18,7 @@ from .core.errors import UserError
 from .core.files import WriteError
 from .core.graphs import COMPILE_SCOPE, COMPILE_SCOPES
 from .core.models import MODELS
-from .core.recipes import CLAIMED, DEFAULT_RECIPE, FAST_RECIPE, RECIPES, RECORD_SEEDS
+from .core.recipes import CLAIMED, DEFAULT_RECIPE, FAST_RECIPE, RECIPES, RECORD_SEEDS, RECORDED
 
 
 class Parser(argparse.ArgumentParser):
@@ -120,7 +120,7 @@ def build_parser() -> Parser:
     bench.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bars")
 
     records = commands.add_parser("records", help="re-run the committed run records (results/, notebooks/)")
-    records.add_argument("--recipes", nargs="+", choices=CLAIMED, metavar="NAME", default=CLAIMED,
+    records.add_argument("--recipes", nargs="+", choices=RECORDED, metavar="NAME", default=CLAIMED,
                          help=f"recipes whose seed records to re-run (default: {', '.join(CLAIMED)})")
     records.add_argument("--seeds", nargs="+", type=nonnegative_int, default=list(RECORD_SEEDS), metavar="S",
                          help=f"seeds (default {' '.join(map(str, RECORD_SEEDS))}: never used to choose a recipe)")

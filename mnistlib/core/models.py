@@ -119,7 +119,8 @@ MODELS = {
     "base": Base,
     "slim": Slim,
     "final": Final,
-    "final_no_dropout": lambda: Slim(batch_norm=True),  # a validation candidate (README)
+    "final_no_dropout": lambda: Slim(batch_norm=True),  # step 4 without its dropout: batch norm alone
+    "final_no_batchnorm": lambda: Slim(dropout=0.1),  # step 4 without its batch norm: dropout alone
     "compact8k": lambda: Compact((8, 8), (10, 16), 12),
     "compact5k": lambda: Compact((8, 8), (8, 10), 8),
     "compact15k": lambda: Compact((12, 16), (16, 24), 16),  # wider: learns faster, for the fast recipe

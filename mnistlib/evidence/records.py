@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core.runs import History, load_finished
@@ -23,6 +23,7 @@ class SeedSummary:
     params: int
     epochs: int
     finals: dict[int, float]  # seed -> final test accuracy (%)
+    first_epoch: dict[int, float] = field(default_factory=dict)  # seed -> test accuracy after epoch 1 (%)
 
     @property
     def mean(self) -> float:
@@ -59,7 +60,8 @@ def summarize(recipe: str, folder: str | os.PathLike = "results") -> SeedSummary
     runs = seed_runs(recipe, folder)
     if not runs:
         return None
-    return SeedSummary(recipe, runs[0].params, len(runs[0].epochs), {h.seed: h.final_accuracy for h in runs})
+    return SeedSummary(recipe, runs[0].params, len(runs[0].epochs), {h.seed: h.final_accuracy for h in runs},
+                       {h.seed: h.epochs[0]["test_accuracy"] for h in runs})
 
 
 def gpu_benches(folder: str | os.PathLike) -> dict[str, dict]:

@@ -1,10 +1,10 @@
 """The reference runs that ship with the package, so that a notebook opened alone (Colab, Binder) has them.
 
 ``reference_data/histories/<recipe>.json``: the history of each notebook's stored full-length run, the
-runs its stored outputs show. ``reference_data/seed_records.json``: each claimed recipe's final test
-accuracy on its record seeds, summarized from ``results/<recipe>-seed<S>.json``. Both are written by
-``python -m mnistlib records`` (``--notebooks`` for the histories) and nothing else; a test holds
-the summary to the records.
+runs its stored outputs show. ``reference_data/seed_records.json``: each recorded recipe's test
+accuracy after its first and its last epoch on its record seeds, summarized from
+``results/<recipe>-seed<S>.json``. Both are written by ``python -m mnistlib records`` (``--notebooks``
+for the histories) and nothing else; a test holds the summary to the records.
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ def seed_summaries() -> dict[str, SeedSummary]:
     if not path.is_file():
         raise UserError(f"this mnistlib install lacks its seed records ({path}): {REINSTALL}")
     saved = json.loads(path.read_text())
-    return {name: SeedSummary(name, s["params"], s["epochs"], {int(seed): acc for seed, acc in s["finals"].items()})
+    return {name: SeedSummary(name, s["params"], s["epochs"], {int(seed): acc for seed, acc in s["finals"].items()},
+                              {int(seed): acc for seed, acc in s["first_epoch"].items()})
             for name, s in saved.items()}
 
 
@@ -62,9 +63,9 @@ def write_seed_summaries(recipes: list[str], results: str | os.PathLike = "resul
     for name in recipes:
         found = summarize(name, results)
         if found is not None:
-            finals = {seed: acc for seed, acc in sorted(found.finals.items()) if seed in RECORD_SEEDS}
-            summaries[name] = {"params": found.params, "epochs": found.epochs,
-                               "finals": {str(seed): acc for seed, acc in finals.items()}}
+            summaries[name] = {"params": found.params, "epochs": found.epochs}
+            for key, by_seed in (("finals", found.finals), ("first_epoch", found.first_epoch)):
+                summaries[name][key] = {str(seed): acc for seed, acc in sorted(by_seed.items()) if seed in RECORD_SEEDS}
     payload = json.dumps(summaries, indent=1).encode() + b"\n"
     atomic_write(folder() / SEED_RECORDS, lambda f: f.write(payload))
     return summaries
@@ -73,12 +74,12 @@ def write_seed_summaries(recipes: list[str], results: str | os.PathLike = "resul
 def accuracy_points() -> dict[str, tuple[int, list[float]]]:
     """recipe -> (parameters, final test accuracies in percent) for the accuracy-against-size chart: each
     claimed recipe's seed records, and the stored full run of every other recipe a notebook runs."""
-    from ..core.recipes import RECIPES
+    from ..core.recipes import CLAIMED, RECIPES
 
     seeds, stored = seed_summaries(), stored_histories()
     points = {}
     for name in RECIPES:
-        if name in seeds:
+        if name in seeds and name in CLAIMED:
             points[name] = (seeds[name].params, list(seeds[name].finals.values()))
         elif name in stored:
             points[name] = (stored[name].params, [stored[name].final_accuracy])

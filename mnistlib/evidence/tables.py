@@ -8,7 +8,7 @@ import os
 import statistics
 from pathlib import Path
 
-from ..core.recipes import CLAIMED, DEFAULT_RECIPE, RECIPES
+from ..core.recipes import ABLATION, ABLATION_NAMES, CLAIMED, DEFAULT_RECIPE, RECIPES
 from ..core.runs import History
 from . import reference
 from .records import SeedSummary, all_gpu_benches, all_gpu_finals, seed_runs, summarize
@@ -114,6 +114,21 @@ def stored_runs_table(histories: dict[str, History]) -> list[str]:
     return lines
 
 
+def ablation_rows(summaries: list[SeedSummary], names: dict[str, str]) -> list[str]:
+    """Step 4's ablation, one row per variant (``names``: recipe -> variant name): test accuracy after epoch
+    1 and after the last, each seed's and their mean ± sample standard deviation, and the lowest final."""
+    lines = ["| variant | recipe | parameters | after epoch 1 (%), by seed | mean ± std | final (%), by seed | "
+             "mean ± std | lowest |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for found in summaries:
+        firsts = [acc for _, acc in sorted(found.first_epoch.items())]
+        finals = [acc for _, acc in sorted(found.finals.items())]
+        lines.append(f"| {names.get(found.recipe, found.recipe)} | `{found.recipe}` | {found.params:,} | "
+                     f"{', '.join(f'{a:.2f}' for a in firsts)} | {statistics.mean(firsts):.2f} ± "
+                     f"{statistics.stdev(firsts):.2f} | {', '.join(f'{a:.2f}' for a in finals)} | "
+                     f"{found.mean:.2f} ± {found.std:.2f} | {found.minimum:.2f} |")
+    return lines
+
+
 CPU_BENCH = "results/bench-cpu.json"  # the CPU benchmark the docs quote
 
 
@@ -124,6 +139,8 @@ def tables() -> dict[str, list[str]]:
         "README.md, results": summary_table(CLAIMED),
         "README.md and docs/results.md, the notebooks' stored runs": stored_runs_table(reference.stored_histories()),
         "docs/results.md, seed records": seed_records_table(CLAIMED),
+        "docs/results.md, step 4's ablation": ablation_rows([summarize(name, "results") for name in ABLATION],
+                                                            ABLATION_NAMES),
         f"docs/results.md, {DEFAULT_RECIPE} run by run": runs_table(DEFAULT_RECIPE),
         "docs/results.md, GPU runs": gpu_finals_table(),
         "docs/performance.md, CPU benchmark": bench_tables(cpu_bench) + [""]

@@ -34,7 +34,7 @@ def rendered():
 @pytest.mark.parametrize("where", ["README.md, results", "README.md and docs/results.md, the notebooks' stored runs",
                                    "docs/results.md, seed records", "docs/results.md, step4_final run by run",
                                    "docs/results.md, GPU runs", "docs/performance.md, CPU benchmark",
-                                   "docs/performance.md, GPU benchmarks"])
+                                   "docs/performance.md, GPU benchmarks", "docs/results.md, step 4's ablation"])
 def test_each_table_of_the_docs_is_the_records(rendered, where):
     """Every line of each table that ``python -m mnistlib figures`` prints is on its page."""
     pages = [text for name, text in ((n, p.read_text()) for n, p in PAGES.items()) if name in where]
