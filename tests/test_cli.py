@@ -129,7 +129,7 @@ def test_figures_draws_the_charts_from_the_reference_runs(tmp_path):
     result = mnistlib("figures", "--out", tmp_path / "docs")
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (tmp_path / "docs").iterdir()) == [
-        "accuracy_vs_params.png", "step4_curves.png", "steps.png"]
+        "ablation.png", "accuracy_vs_params.png", "step4_curves.png", "steps.png"]
     assert (tmp_path / "docs" / "steps.png").read_bytes()[:4] == b"\x89PNG"
     assert "| `step4_final` | 12,400 | 20 |" in result.stdout
 

@@ -59,6 +59,18 @@ def test_every_badge_and_link_of_the_readme_names_the_one_repository():
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_each_notebook_links_its_neighbours_first_and_last_and_the_docs_of_this_release(path):
+    markdown = cells(path, "markdown")
+    i = NOTEBOOKS.index(path)
+    neighbours = [p.name for p in NOTEBOOKS[max(i - 1, 0): i + 2] if p != path]
+    for cell in (markdown[0], markdown[-1]):
+        assert re.findall(r"\]\(([\w.-]+\.ipynb)\)", "".join(cell["source"])) == neighbours
+    text = "".join("".join(c["source"]) for c in markdown)
+    refs = re.findall(rf"github\.com/{REPOSITORY}/blob/([\w.-]+)/", text)
+    assert refs and set(refs) == {RELEASE}, "docs are linked at the release the notebook belongs to"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_stored_outputs_are_from_a_full_run_and_clean(path):
     raw = path.read_text()
     code = cells(path, "code")
@@ -68,7 +80,7 @@ def test_stored_outputs_are_from_a_full_run_and_clean(path):
     assert '"widgets"' not in raw and "application/vnd.jupyter.widget" not in raw
     assert not re.search(r"/(work|home|root|tmp|Users)/", raw), "no machine paths"
     outputs = "".join("".join(o.get("text", "")) for c in code for o in c["outputs"])
-    assert "mode: full (MODE = 'full')" in outputs and "\r" not in outputs and "MNISTLIB_QUICK" not in outputs
+    assert "full length, because the environment variable MNISTLIB_QUICK=0 is set" in outputs and "\r" not in outputs
     assert "target met" in outputs or "claim holds" in outputs
     assert not any(o.get("output_type") == "error" or o.get("name") == "stderr" for c in code for o in c["outputs"])
 
@@ -125,8 +137,8 @@ def test_what_a_notebook_shows_is_the_librarys_current_code(path):
         assert stored.rstrip() == now.rstrip(), f"{call}: the stored output is not the library's code; re-run it"
 
 
-REPORT = re.compile(r"(\w+): ([\d,]+) parameters, (\d+) epoch\(s\)\nfinal test accuracy ([\d.]+)%.*\n"
-                    r"device (\w+), (\d+) min (\d+) s of training and testing")
+REPORT = re.compile(r"(\w+): ([\d,]+) parameters, (\d+) epoch\(s\), seed \d+\ntest accuracy: [\d.]+% after epoch 1, "
+                    r"([\d.]+)% at the end.*\n.*\ndevice (\w+): (\d+) min (\d+) s of training and testing")
 
 
 def test_each_stored_run_is_the_one_its_notebook_shows():

@@ -38,6 +38,7 @@ class Stages:
     to at most 256 pixels a side), then float32 arrays in 0..1, ink bright."""
 
     image: Image.Image
+    grey: np.ndarray  # ink strength as read: inverted (light paper), as it was, or the opacity
     ink: np.ndarray  # ink strength, the paper's uneven level subtracted, scaled to 0..1
     cropped: np.ndarray  # the ink's bounding box, paper and specks cleared
     boxed: np.ndarray  # fitted into 20x20, aspect ratio kept, anti-aliased
@@ -117,8 +118,8 @@ def preprocess_stages(image) -> Stages:
     if max(image.size) > WORKING_SIZE:
         image = image.copy()
         image.thumbnail((WORKING_SIZE, WORKING_SIZE), Image.Resampling.BOX)
-    ink, ink_from = grey_ink(image)
-    ink = level_paper(ink)
+    grey, ink_from = grey_ink(image)
+    ink = level_paper(grey)
     threshold = otsu_threshold(ink)
     strokes = ink[ink > threshold]
     if strokes.size == 0 or np.median(strokes) < 0.1:  # too little contrast: paper, shadows and noise only
@@ -147,7 +148,7 @@ def preprocess_stages(image) -> Stages:
     top = min(max(round(CENTRE - cy), 0), FIELD - h)
     left = min(max(round(CENTRE - cx), 0), FIELD - w)
     centred[top: top + h, left: left + w] = boxed
-    return Stages(image, ink, cropped, boxed, centred, ink_from)
+    return Stages(image, grey, ink, cropped, boxed, centred, ink_from)
 
 
 def preprocess(image) -> torch.Tensor:
@@ -165,9 +166,30 @@ def preprocess(image) -> torch.Tensor:
     return preprocess_stages(image).tensor()
 
 
-def naive(image) -> torch.Tensor:
-    """What one tries first: the image in grey, squeezed to 28x28, float32 (1, 28, 28) in 0..1, nothing else."""
-    grey = load_image(image).convert("L").resize((FIELD, FIELD), Image.Resampling.BILINEAR)
-    return torch.from_numpy(np.asarray(grey, dtype=np.float32) / 255)[None]
+def squeeze(values: np.ndarray) -> torch.Tensor:
+    """An ink array (H, W) in 0..1 resized to 28x28 as it is (aspect ratio not kept; area-averaged when
+    reduced): float32 (1, 28, 28)."""
+    small = Image.fromarray(np.asarray(values, dtype=np.float32), mode="F").resize((FIELD, FIELD), Image.Resampling.BOX)
+    return torch.from_numpy(np.clip(np.asarray(small), 0, 1))[None]
 
 
+def in_the_middle(boxed: np.ndarray) -> torch.Tensor:
+    """A digit fitted into 20x20 placed in the middle of the 28x28 field (its box centred, not its mass):
+    float32 (1, 28, 28)."""
+    field = np.zeros((FIELD, FIELD), dtype=np.float32)
+    h, w = boxed.shape
+    top, left = (FIELD - h) // 2, (FIELD - w) // 2
+    field[top: top + h, left: left + w] = boxed
+    return torch.from_numpy(field)[None]
+
+
+def stage_inputs(stages: Stages) -> dict[str, torch.Tensor]:
+    """What the model would be given if preprocessing stopped after each stage, label -> float32 (1, 28, 28):
+    the ink squeezed to 28x28; the paper's level subtracted; cropped to the ink (then squeezed); fitted
+    into 20x20 keeping the aspect ratio, in the middle of the field; centred by centre of mass (all of
+    ``preprocess``)."""
+    return {"ink, squeezed": squeeze(stages.grey),
+            "+ paper levelled": squeeze(stages.ink),
+            "+ cropped to the ink": squeeze(stages.cropped),
+            "+ 20x20, aspect kept": in_the_middle(stages.boxed),
+            "+ centre of mass": stages.tensor()}

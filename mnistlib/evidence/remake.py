@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..core.errors import UserError
 from ..core.files import atomic_write
-from ..core.recipes import CLAIMED
+from ..core.recipes import RECORDED
 from ..core.runs import CHECKPOINT_FILE, HISTORY_FILE, History, load_finished
 from ..core.training import resume, train
 from . import reference
@@ -59,7 +59,7 @@ def remake_seed_records(recipes: list[str], seeds: list[int], device: str = "cpu
             payload = (run_dir / HISTORY_FILE).read_bytes()
             atomic_write(target, lambda f, payload=payload: f.write(payload))
             log(f"{target}: final test accuracy {history.final_accuracy:.2f}%")
-    reference.write_seed_summaries(CLAIMED, RESULTS)
+    reference.write_seed_summaries(RECORDED, RESULTS)
     log(f"{reference.folder() / reference.SEED_RECORDS}: the summary of results/")
 
 
@@ -77,9 +77,6 @@ def _merge_streams(outputs: list) -> list:
         if output.get("output_type") == "stream":
             output["text"] = "\n".join(line.rsplit("\r", 1)[-1] for line in output["text"].split("\n"))
     return merged
-
-
-PARAMETER = re.compile(r'^MODE = "\w+"', re.M)
 
 
 RUN_STEP = re.compile(r"run_step\(session, \"(\w+)\"")
@@ -114,9 +111,9 @@ def remake_notebooks(names: list[str] | None = None, log=print) -> None:
     """Execute the notebooks (all, or those named) at full length in place, then copy the histories
     their runs wrote into the package's reference_data/histories/.
 
-    Each runs with ``MODE = "full"`` in its parameters cell (put back as it was before saving, so a
-    learner's copy still starts in "auto") and without MNISTLIB_QUICK, so the stored outputs say
-    ``mode: full (MODE = 'full')``.
+    Each runs with MNISTLIB_QUICK=0 in the kernel's environment, which wins over the notebook's MODE: the
+    parameters cell stays as a learner gets it ("auto"), and the stored mode line says why the run is
+    full length.
     """
     try:
         import nbclient
@@ -133,17 +130,13 @@ def remake_notebooks(names: list[str] | None = None, log=print) -> None:
             raise UserError(f"no notebook {', '.join(sorted(unknown))}; choose from {', '.join(p.stem for p in paths)}")
         paths = [p for p in paths if p.stem in names]
     env = dict(os.environ)
-    os.environ.pop("MNISTLIB_QUICK", None)  # the kernel inherits the environment
+    os.environ["MNISTLIB_QUICK"] = "0"  # the kernel inherits the environment
     try:
         for path in paths:
             start, started = time.perf_counter(), time.time()
             notebook = nbformat.read(path, as_version=4)
-            parameters = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
-            chosen = parameters.source
-            parameters.source = PARAMETER.sub('MODE = "full"', chosen)
             nbclient.NotebookClient(notebook, timeout=3600, kernel_name="python3",
                                     resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
-            parameters.source = chosen
             for cell in notebook.cells:
                 if cell.cell_type == "code":
                     cell.outputs = _merge_streams(cell.outputs)

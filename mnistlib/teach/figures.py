@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..core.errors import UserError
 from ..core.files import atomic_write
-from ..core.recipes import DEFAULT_RECIPE, RECORD_SEEDS, STEPS
+from ..core.recipes import ABLATION, ABLATION_NAMES, DEFAULT_RECIPE, RECORD_SEEDS, STEPS
 from ..core.runs import check_writable
 from ..evidence import reference
 from ..evidence.tables import CPU_BENCH, tables
@@ -15,18 +15,20 @@ from . import plots
 
 
 def figures(out: Path, log=print) -> None:
-    """Write steps.png, accuracy_vs_params.png and step4_curves.png into ``out`` and print every table.
+    """Write steps.png, accuracy_vs_params.png, step4_curves.png and ablation.png into ``out`` and print every
+    table.
     Run in the repository's root (it reads ``results/``). Raises ``UserError`` (one line) when ``out``
     cannot be written or the records are not there."""
     check_writable(out / "steps.png", "--out")
     if not Path(CPU_BENCH).is_file() or not Path("results", f"{DEFAULT_RECIPE}-seed{RECORD_SEEDS[0]}.json").is_file():
         raise UserError(f"figures reads the records in results/ (and {CPU_BENCH}): run it in the repository's root")
-    histories = reference.stored_histories()
+    histories, seeds = reference.stored_histories(), reference.seed_summaries()
     charts = {"steps.png": plots.plot_comparison({name: histories[name] for name in STEPS}),
               "accuracy_vs_params.png": plots.plot_accuracy_vs_params(reference.accuracy_points()),
-              "step4_curves.png": plots.plot_history(histories[DEFAULT_RECIPE])}
+              "step4_curves.png": plots.plot_history(histories[DEFAULT_RECIPE]),
+              "ablation.png": plots.plot_seed_spread({ABLATION_NAMES[name]: seeds[name] for name in ABLATION})}
     for name, fig in charts.items():
-        atomic_write(out / name, lambda f, fig=fig: fig.savefig(f, format="png", dpi=110))
+        atomic_write(out / name, lambda f, fig=fig: fig.savefig(f, format="png", dpi=110, bbox_inches="tight"))
         log(out / name)
     for where, lines in tables().items():
         log(f"\n{where}:\n" + "\n".join(lines))

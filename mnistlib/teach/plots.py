@@ -10,8 +10,9 @@ from matplotlib.ticker import MaxNLocator
 from ..core.augment import random_rotate_and_shift
 from ..core.data import MNIST, Split
 from ..core.errors import printable
-from ..core.recipes import DEFAULT_RECIPE, RECIPES, Recipe
+from ..core.recipes import RECIPES, Recipe
 from ..core.runs import History
+from ..evidence.records import SeedSummary
 from .analysis import predicted_digits
 
 
@@ -23,19 +24,46 @@ def whole_epochs(ax, epochs: int) -> None:
         ax.set_xticks([1])
 
 
+# Accuracy axes are stretched towards 100%: equal heights for 90 -> 99 -> 99.9%, each a tenth of the error
+# before (the error rate on a log scale), so a first epoch at chance and a last one at 99.6% are both on
+# the chart and the differences near the top stay visible.
+ACCURACY_TICKS = [10, 50, 80, 90, 95, 98, 99, 99.5, 99.8]
+_TOP = 99.9  # the axis ends here: 100% would lie infinitely high
+
+
+def _stretch(accuracy):
+    return -np.log10(100 - np.minimum(accuracy, _TOP))
+
+
+def _unstretch(height):
+    return 100 - 10 ** -np.asarray(height)
+
+
+def accuracy_axis(ax, values: list[float], label: str = "accuracy (%)") -> None:
+    """Give ``ax`` the stretched accuracy scale, from just below the lowest of ``values`` (percent) to 99.9%,
+    with ticks labelled in percent."""
+    lowest = min(values)
+    bottom = max(0.0, 100 - (100 - lowest) * 1.25)
+    ax.set_yscale("function", functions=(_stretch, _unstretch))
+    ax.set_ylim(bottom, _TOP)
+    ax.set_yticks([t for t in ACCURACY_TICKS if t >= bottom], [f"{t:g}" for t in ACCURACY_TICKS if t >= bottom])
+    ax.set_yticks([], minor=True)
+    ax.set_ylabel(f"{label}, stretched near 100")
+
+
 def plot_history(history: History, title: str | None = None):
-    """Train and test loss (left) and accuracy (right) per epoch."""
+    """Train and test loss (left, log scale) and accuracy (right, stretched towards 100%: ``accuracy_axis``)
+    per epoch; every epoch's point is on the chart."""
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 3.5))
     epochs = history.column("epoch")
     for split, style in (("train", "--"), ("test", "-")):
         loss_ax.plot(epochs, history.column(f"{split}_loss"), style, marker=".", label=split)
         acc_ax.plot(epochs, history.column(f"{split}_accuracy"), style, marker=".", label=split)
-    loss_ax.set(xlabel="epoch", ylabel="loss", yscale="log", title="loss")
+    loss_ax.set(xlabel="epoch", ylabel="loss (log scale)", yscale="log", title="loss")
+    accuracy_axis(acc_ax, history.column("test_accuracy") + history.column("train_accuracy"))
+    acc_ax.set(xlabel="epoch", title="accuracy")
     for ax in (loss_ax, acc_ax):
         whole_epochs(ax, len(epochs))
-    acc_ax.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
-    acc_ax.set_ylim(max(min(history.column("test_accuracy") + history.column("train_accuracy")) - 0.5, 80), 100)
-    for ax in (loss_ax, acc_ax):
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(title or f"{history.recipe}: {history.model}, {history.params:,} parameters")
@@ -43,37 +71,85 @@ def plot_history(history: History, title: str | None = None):
     return fig
 
 
-def plot_comparison(histories: dict[str, History], target: float | None = RECIPES[DEFAULT_RECIPE].target,
-                    zoom: float = 97.0):
-    """Test accuracy per epoch of several runs, parameter counts in the legend: every run on the left,
-    and, if any run ends above ``zoom`` percent, the same zoomed on ``zoom``-100% on the right, where
-    the compact networks differ. Raises ``ValueError`` when there is nothing to compare."""
+def plot_comparison(histories: dict[str, History], target: float | None = None, title: str | None = None):
+    """Test accuracy per epoch of several runs on one stretched accuracy axis (``accuracy_axis``): every
+    epoch of every run is on the chart, and the legend lists exactly the lines drawn, each with its
+    parameters and final accuracy (and the target line, when ``target`` is given). Raises
+    ``ValueError`` when there is nothing to compare."""
     if not histories:
         raise ValueError("no runs to compare")
-    finals = [h.final_accuracy for h in histories.values()]
-    panels = 2 if max(finals) >= zoom and min(finals) < zoom else 1
-    fig, axes = plt.subplots(1, panels, figsize=(6 * panels + 2, 4), squeeze=False)
-    lowest = min(min(h.column("test_accuracy")) for h in histories.values())
-    every_run = (10 * (lowest // 10), 100)
-    if panels == 2:
-        limits = [every_run, (zoom, 100)]
-    else:
-        limits = [(max(lowest - 0.3, zoom), 100) if min(finals) >= zoom else every_run]
-    for ax, ylim in zip(axes[0], limits, strict=True):
-        for label, history in histories.items():
-            marker = "o" if len(history.epochs) == 1 else "."
-            ax.plot(history.column("epoch"), history.column("test_accuracy"), marker=marker,
-                    label=f"{label}: {history.params:,} params, final {history.final_accuracy:.2f}%")
-        if target is not None:
-            ax.axhline(target, color="grey", linestyle=":", label=f"target {target}%")
-        ax.set(xlabel="epoch", ylabel="test accuracy (%)", ylim=ylim)
-        whole_epochs(ax, max(len(h.epochs) for h in histories.values()))
-        ax.grid(alpha=0.3)
-    if panels == 2:
-        axes[0, 0].set_title("every run")
-        axes[0, 1].set_title(f"zoomed on {zoom:g}-100%")
-    axes[0, -1].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
+    fig, ax = plt.subplots(figsize=(10, 4))
+    for label, history in histories.items():
+        marker = "o" if len(history.epochs) == 1 else "."
+        ax.plot(history.column("epoch"), history.column("test_accuracy"), marker=marker,
+                label=f"{label}: {history.params:,} params, final {history.final_accuracy:.2f}%")
+    if target is not None:
+        ax.axhline(target, color="grey", linestyle=":", label=f"target {target:g}%")
+    accuracy_axis(ax, [a for h in histories.values() for a in h.column("test_accuracy")], "test accuracy (%)")
+    ax.set(xlabel="epoch", title=title)
+    whole_epochs(ax, max(len(h.epochs) for h in histories.values()))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
     fig.tight_layout()
+    return fig
+
+
+def plot_accuracies(accuracies: dict[str, float], chance: float | None = None,
+                    xlabel: str = "final test accuracy (%)", decimals: int = 2):
+    """One horizontal bar per label with its accuracy (percent) written beside it, the first on top, and the
+    chance level (the share of the most frequent digit, percent) as a dashed line when given: for runs of
+    one epoch, where a curve would be a single point, or for one model on several inputs; each value is
+    written with ``decimals`` decimals. Raises
+    ``ValueError`` when there is nothing to draw."""
+    if not accuracies:
+        raise ValueError("nothing to draw")
+    fig, ax = plt.subplots(figsize=(9, 0.8 + 0.6 * len(accuracies)))
+    labels = list(accuracies)[::-1]
+    values = [accuracies[label] for label in labels]
+    ax.barh(labels, values, color=[f"C{len(labels) - 1 - i}" for i in range(len(labels))])
+    for y, value in enumerate(values):
+        ax.text(value + 1, y, f"{value:.{decimals}f}%", va="center", fontsize=9)
+    if chance is not None:
+        ax.axvline(chance, color="grey", linestyle="--")
+        ax.text(chance + 1, len(labels) - 0.45, f"chance: {chance:.2f}%", color="grey", fontsize=8)
+    ax.set(xlim=(0, 100), xlabel=xlabel)
+    ax.grid(alpha=0.3, axis="x")
+    fig.tight_layout()
+    return fig
+
+
+def plot_seed_spread(summaries: dict[str, SeedSummary]):
+    """Test accuracy after the first epoch (left, stretched towards 100%) and after the last (right) of
+    several recipes, one dot per seed run (``records.SeedSummary``), the seeds of a recipe side by side in
+    seed order, and a black bar at their mean; a recipe with one run is drawn as a hollow dot. Raises
+    ``ValueError`` when there is nothing to draw."""
+    if not summaries:
+        raise ValueError("no runs to draw")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, key, title in ((axes[0], "first_epoch", "after epoch 1"), (axes[1], "finals", "after the last epoch")):
+        values = []
+        for x, summary in enumerate(summaries.values()):
+            by_seed = [acc for _, acc in sorted(getattr(summary, key).items())]
+            offsets = np.linspace(-0.2, 0.2, len(by_seed)) if len(by_seed) > 1 else [0.0]
+            colour = f"C{x}"
+            ax.plot(x + np.asarray(offsets), by_seed, "o", color=colour, markersize=6,
+                    markerfacecolor=colour if len(by_seed) > 1 else "none")
+            if len(by_seed) > 1:
+                ax.hlines(np.mean(by_seed), x - 0.3, x + 0.3, color="black", linewidth=2)
+            values += by_seed
+        ax.set_xticks(range(len(summaries)), list(summaries), fontsize=8)
+        ax.set_xlim(-0.6, len(summaries) - 0.4)
+        ax.set_title(title)
+        ax.grid(alpha=0.3, axis="y")
+        if key == "first_epoch":
+            accuracy_axis(ax, values, "test accuracy (%)")
+        else:
+            spread = max(values) - min(values)
+            ax.set_ylim(min(values) - max(0.1, spread * 0.2), max(values) + max(0.1, spread * 0.2))
+            ax.set_ylabel("test accuracy (%)")
+    fig.text(0.01, 0.01, "dots: one run each, seeds side by side in seed order; black bar: their mean; "
+             "hollow dot: a single run", fontsize=8, color="dimgrey")
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     return fig
 
 
@@ -97,8 +173,9 @@ def plot_augmentation(data: MNIST, recipe: Recipe, count: int = 8, seed: int = 0
     return fig
 
 
-def plot_mistakes(model: torch.nn.Module, split: Split, mean: float, std: float, count: int = 24):
-    """A grid of misclassified test digits titled 'predicted / true'."""
+def plot_mistakes(model: torch.nn.Module, split: Split, mean: float, std: float, count: int = 48):
+    """A grid of the first ``count`` misclassified test digits titled 'predicted / true'; the title says how
+    many of how many it shows."""
     predicted = predicted_digits(model, split)
     wrong = (predicted != split.labels).nonzero().flatten()[:count].cpu()
     cols = 8
@@ -109,7 +186,9 @@ def plot_mistakes(model: torch.nn.Module, split: Split, mean: float, std: float,
     for ax, index in zip(axes.flat, wrong.tolist(), strict=False):
         ax.imshow((split.images[index, 0].cpu() * std + mean).numpy(), cmap="gray_r", vmin=0, vmax=1)
         ax.set_title(f"{predicted[index].item()} / {split.labels[index].item()}", fontsize=9)
-    fig.suptitle(f"{int((predicted != split.labels).sum())} misclassified test digits (predicted / true)")
+    total = int((predicted != split.labels).sum())
+    shown = f"all {total}" if len(wrong) == total else f"the first {len(wrong)} of {total}"
+    fig.suptitle(f"{shown} misclassified test digits (predicted / true)")
     fig.tight_layout()
     return fig
 
@@ -132,18 +211,19 @@ def plot_confusion(matrix: torch.Tensor):
     return fig
 
 
-def plot_accuracy_vs_params(points: dict[str, tuple[int, list[float]]],
-                            target: float | None = RECIPES[DEFAULT_RECIPE].target,
-                            floor: float = 99.0, max_params: int = 100_000):
+def plot_accuracy_vs_params(points: dict[str, tuple[int, list[float]]], floor: float = 99.0,
+                            max_params: int = 100_000):
     """Final test accuracy against parameter count, one point per recipe, named in the legend.
 
-    ``points`` maps a recipe to (parameters, final accuracies); with several seeds the point is their
-    mean and the bar spans lowest to highest. Recipes of (about) the same size are spread a little
-    sideways so that none hides another. The axes zoom on the compact recipes: a recipe with more
-    than ``max_params`` parameters or below ``floor`` is named in a note under the chart instead.
+    ``points`` maps a recipe to (parameters, final accuracies). With several runs (seed records) the point
+    is their mean, filled, with a bar from the lowest to the highest; a single run is a hollow square.
+    A recipe that claims an accuracy (``Recipe.max_params`` set) has its claim drawn as a dashed line of
+    its colour across its point. Recipes within 3% of each other in size are drawn a little apart
+    sideways (the note under the chart says so), so that none hides another. The axes zoom on the compact
+    recipes: one with more than ``max_params`` parameters or below ``floor`` is named in the note instead.
     Raises ``ValueError`` when no recipe would be drawn.
     """
-    fig, ax = plt.subplots(figsize=(10.5, 4.5))
+    fig, ax = plt.subplots(figsize=(13, 5))
     shown, left_out = [], []
     for name, (params, finals) in points.items():
         mean = sum(finals) / len(finals)
@@ -157,32 +237,40 @@ def plot_accuracy_vs_params(points: dict[str, tuple[int, list[float]]],
             groups[-1].append(point)
         else:
             groups.append([point])
+    nudged = any(len(group) > 1 for group in groups)
     entries = []  # (accuracy, handle, label): the legend lists the recipes from the most accurate down
     for group in groups:
         for i, (name, params, finals, mean) in enumerate(group):
             x = params * 1.04 ** (i - (len(group) - 1) / 2)
-            handle = ax.errorbar(x, mean, yerr=[[mean - min(finals)], [max(finals) - mean]], capsize=4, marker="o",
-                                 linestyle="none", markersize=6)
-            seeds = f", {len(finals)} seeds" if len(finals) > 1 else ""
-            entries.append((mean, handle, f"{name} {mean:.2f}%{seeds} ({params:,} parameters)"))
-    if entries:
-        entries.sort(key=lambda e: -e[0])
-        ax.legend([e[1] for e in entries], [e[2] for e in entries], loc="upper left", bbox_to_anchor=(1.01, 1),
-                  fontsize=8, frameon=False)
-    if target is not None:
-        ax.axhline(target, color="grey", linestyle=":")
-        ax.annotate(f"target {target}%", (0.99, target), xycoords=("axes fraction", "data"), xytext=(0, -10),
-                    textcoords="offset points", ha="right", fontsize=8, color="grey")
-    ax.set(xscale="log", xlabel="parameters (log scale)", ylabel="final test accuracy (%)", ylim=(floor, 100),
+            colour = f"C{len(entries)}"
+            many = len(finals) > 1
+            handle = ax.errorbar(x, mean, yerr=[[mean - min(finals)], [max(finals) - mean]] if many else None,
+                                 capsize=4, marker="o" if many else "s", linestyle="none", markersize=6,
+                                 color=colour, markerfacecolor=colour if many else "white")
+            runs = f"mean of {len(finals)} seeds" if many else "one run"
+            label = f"{name}: {mean:.2f}%, {runs} ({params:,} parameters)"
+            recipe = RECIPES.get(name)
+            if recipe is not None and recipe.max_params is not None:
+                ax.plot([x / 1.12, x * 1.12], [recipe.target] * 2, "--", color=colour, linewidth=1.5)
+                label += f"; claims {recipe.target:g}%"
+            entries.append((mean, handle, label))
+    entries.sort(key=lambda e: -e[0])
+    ax.legend([e[1] for e in entries], [e[2] for e in entries], loc="upper left", bbox_to_anchor=(1.01, 1),
+              fontsize=8, frameon=False)
+    ax.set(xscale="log", xlabel="parameters (log scale)", ylabel="final test accuracy (%)", ylim=(floor, 99.8),
            xlim=(3_000, 30_000), title="accuracy against size")
     ticks = [4_000, 5_000, 8_000, 12_000, 20_000]
     ax.set_xticks(ticks, [f"{t // 1000}k" for t in ticks])
     ax.set_xticks([], minor=True)
     ax.grid(alpha=0.3)
+    notes = ["bars: lowest to highest seed; dashed line: the recipe's claim, in its colour"]
+    if nudged:
+        notes.append("recipes of nearly the same size are drawn a little apart sideways")
     if left_out:
-        note = "; ".join(f"{name}: {params:,} parameters, {mean:.2f}%" for name, params, _, mean in left_out)
-        fig.text(0.01, 0.01, f"off the chart: {note}", fontsize=8, color="dimgrey")
-    fig.tight_layout(rect=(0, 0.04 if left_out else 0, 1, 1))
+        notes.append("off the chart: " + "; ".join(f"{name}: {params:,} parameters, {mean:.2f}%"
+                                                     for name, params, _, mean in left_out))
+    fig.text(0.01, 0.01, "\n".join(notes), fontsize=8, color="dimgrey")
+    fig.tight_layout(rect=(0, 0.03 * len(notes), 1, 1))
     return fig
 
 

@@ -57,13 +57,16 @@ def test_the_photo_set_looks_like_photos(photo_set):
     assert np.median(rgb) > 128  # light paper
 
 
-def test_preprocessing_recovers_mnist_accuracy_where_naive_resizing_fails(quick_model, photo_set):
+def test_preprocessing_recovers_mnist_accuracy_where_the_squeezed_ink_fails(quick_model, photo_set):
     model, checkpoint = quick_model
     images, labels = photo_set
-    prepared = accuracy(model, checkpoint, [preprocess.preprocess(image) for image in images], labels)
-    squeezed = accuracy(model, checkpoint, [preprocess.naive(image) for image in images], labels)
-    print(f"predict {prepared:.1f}%, naive resizing {squeezed:.1f}% on {COUNT} photo-like test digits")
-    assert prepared >= notebook.OWN_DIGITS_BAR and squeezed < notebook.NAIVE_CEILING
+    inputs = [preprocess.stage_inputs(preprocess.preprocess_stages(image)) for image in images]
+    assert all(x.shape == (1, 28, 28) and x.dtype == torch.float32 for x in inputs[0].values())
+    assert all(torch.equal(i["+ centre of mass"], preprocess.preprocess(image))
+               for i, image in zip(inputs[:5], images[:5], strict=True))
+    after = {stage: accuracy(model, checkpoint, [i[stage] for i in inputs], labels) for stage in inputs[0]}
+    print(", ".join(f"{stage} {acc:.1f}%" for stage, acc in after.items()), f"on {COUNT} photo-like test digits")
+    assert after["+ centre of mass"] >= notebook.OWN_DIGITS_BAR and after["ink, squeezed"] < notebook.NAIVE_CEILING
 
 
 def test_single_and_batched_predictions_agree(quick_model, photo_set):
