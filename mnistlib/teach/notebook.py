@@ -276,7 +276,8 @@ def run_step(session: Session, recipe: str, seed: int | None = None, **overrides
 
 
 # The notebooks' names for the recipes they compare, and the notebook whose stored run each is.
-STEP_NAMES = {"step1_relu_output": "step 1, ReLU on the logits", "step1_base": "step 1", "step2_slim": "step 2",
+STEP_NAMES = {"step1_relu_output": "step 1, ReLU on the logits", "step1_base": "step 1, no ReLU on the logits",
+              "step2_slim": "step 2",
               "step3_augment": "step 3", "step4_final": "step 4", "beyond_8k": "beyond_8k", "beyond_5k": "beyond_5k"}
 STORED_IN = {"step1_relu_output": 1, "step1_base": 1, "step2_slim": 2, "step3_augment": 3, "step4_final": 4,
              "beyond_8k": 5, "beyond_5k": 5}
@@ -303,7 +304,7 @@ def runs_to_compare(session: Session, recipes: list[str]) -> dict[str, History]:
 
 def setup_rows(recipes: list[str]) -> list[str]:
     """A Markdown table of how ``recipes`` train, one column each (network, optimizer, learning rate, batch,
-    epochs, augmentation, quick mode), a value that differs from the column before it in bold."""
+    epochs, augmentation, quick mode), a value that differs from the first column's in bold."""
     columns = []
     for name in recipes:
         r = get_recipe(name)
@@ -324,14 +325,14 @@ def setup_rows(recipes: list[str]) -> list[str]:
         columns.append(rows)
     lines = ["| | " + " | ".join(f"`{name}`" for name in recipes) + " |", "|---" * (len(recipes) + 1) + "|"]
     for row in columns[0]:
-        cells = [column[row] if i == 0 or column[row] == columns[i - 1][row] else f"**{column[row]}**"
+        cells = [column[row] if column[row] == columns[0][row] else f"**{column[row]}**"
                  for i, column in enumerate(columns)]
         lines.append(f"| {row} | " + " | ".join(cells) + " |")
     return lines
 
 
 def show_setup(recipes: list[str]) -> None:
-    """Display ``setup_rows(recipes)``: how each recipe trains, what changed from the one before in bold."""
+    """Display ``setup_rows(recipes)``: how each recipe trains, what differs from the first in bold."""
     from IPython.display import Markdown, display
 
     display(Markdown("\n".join(setup_rows(recipes))))
@@ -381,8 +382,12 @@ def check_target(history: History) -> None:
               f"(final test accuracy {history.final_accuracy:.2f}%); full mode has one ({recipe.notebook_bar}%)")
         return
     assert history.final_accuracy >= bar, f"final test accuracy {history.final_accuracy:.2f}% < {bar}%"
-    mode = ("quick mode" if history.quick else
-            f"one run: the target {recipe.target}% less a margin of {recipe.margin} points for a single run")
+    if history.quick:
+        mode = "quick mode"
+    elif recipe.margin:
+        mode = f"one run: the target {recipe.target}% less a margin of {recipe.margin} points for a single run"
+    else:
+        mode = "the step's target"
     size = f", {history.params:,} parameters <= {recipe.max_params:,}" if recipe.max_params is not None else ""
     print(f"target met: final test accuracy {history.final_accuracy:.2f}% >= {bar}% ({mode}){size}")
 

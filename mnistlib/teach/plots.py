@@ -5,7 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FormatStrFormatter, MaxNLocator, NullFormatter
 
 from ..core.augment import random_rotate_and_shift
 from ..core.data import MNIST, Split
@@ -27,7 +27,7 @@ def whole_epochs(ax, epochs: int) -> None:
 # Accuracy axes are stretched towards 100%: equal heights for 90 -> 99 -> 99.9%, each a tenth of the error
 # before (the error rate on a log scale), so a first epoch at chance and a last one at 99.6% are both on
 # the chart and the differences near the top stay visible.
-ACCURACY_TICKS = [10, 50, 80, 90, 95, 98, 99, 99.5, 99.8]
+ACCURACY_TICKS = [10, 30, 50, 70, 80, 90, 93, 95, 97, 98, 99, 99.5, 99.8]
 _TOP = 99.9  # the axis ends here: 100% would lie infinitely high
 
 
@@ -60,6 +60,8 @@ def plot_history(history: History, title: str | None = None):
         loss_ax.plot(epochs, history.column(f"{split}_loss"), style, marker=".", label=split)
         acc_ax.plot(epochs, history.column(f"{split}_accuracy"), style, marker=".", label=split)
     loss_ax.set(xlabel="epoch", ylabel="loss (log scale)", yscale="log", title="loss")
+    loss_ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    loss_ax.yaxis.set_minor_formatter(NullFormatter())
     accuracy_axis(acc_ax, history.column("test_accuracy") + history.column("train_accuracy"))
     acc_ax.set(xlabel="epoch", title="accuracy")
     for ax in (loss_ax, acc_ax):
@@ -319,7 +321,7 @@ def plot_stages(stages: list, predictions: list | None = None):
     """One row per image: the image, its ink (inverted if the paper was light), cropped to the ink,
     fitted into 20x20, and centred in 28x28 (``digits.preprocess.preprocess_stages``), with the prediction above
     the last when ``predictions`` (probabilities (10,) per image) are given."""
-    titles = ["image", "ink", "cropped", "20x20", "28x28, centred"]
+    titles = ["image", "ink, paper levelled", "cropped to the ink", "20x20, aspect kept", "centre of mass"]
     fig, axes = plt.subplots(len(stages), 5, figsize=(9, 1.9 * len(stages)), squeeze=False)
     for row, s in enumerate(stages):
         pictures = [s.image.convert("RGBA"), s.ink, s.cropped, s.boxed, s.centred]
