@@ -120,38 +120,49 @@ def plot_accuracies(accuracies: dict[str, float], chance: float | None = None,
     return fig
 
 
-def plot_seed_spread(summaries: dict[str, SeedSummary]):
-    """Test accuracy after the first epoch (left, stretched towards 100%) and after the last (right) of
-    several recipes, one dot per seed run (``records.SeedSummary``), the seeds of a recipe side by side in
-    seed order, and a black bar at their mean; a recipe with one run is drawn as a hollow dot. Raises
-    ``ValueError`` when there is nothing to draw."""
+def plot_seed_spread(summaries: dict[str, SeedSummary], zoom: float = 99.3):
+    """Test accuracy after the first epoch and after the last (both on a stretched accuracy axis, every run
+    on the chart) of several recipes, one dot per seed run (``records.SeedSummary``), the seeds of a recipe
+    side by side in seed order, and a black bar at their mean; a recipe with one run is drawn as a hollow
+    dot. When a final accuracy lies below ``zoom`` percent, a third panel shows the finals from ``zoom`` up,
+    naming the runs below it. Raises ``ValueError`` when there is nothing to draw."""
     if not summaries:
         raise ValueError("no runs to draw")
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, key, title in ((axes[0], "first_epoch", "after epoch 1"), (axes[1], "finals", "after the last epoch")):
+    panels = [("first_epoch", "after epoch 1"), ("finals", "after the last epoch")]
+    below = [f"{label.split(' (')[0]}, seed {seed}: {acc:.2f}%" for label, summary in summaries.items()
+             for seed, acc in sorted(summary.finals.items()) if acc < zoom]
+    if below:
+        panels.append(("zoom", f"after the last epoch, from {zoom:g}%"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4))
+    for ax, (key, title) in zip(axes, panels, strict=True):
         values = []
         for x, summary in enumerate(summaries.values()):
-            by_seed = [acc for _, acc in sorted(getattr(summary, key).items())]
-            offsets = np.linspace(-0.2, 0.2, len(by_seed)) if len(by_seed) > 1 else [0.0]
+            by_seed = [acc for _, acc in sorted(getattr(summary, "finals" if key == "zoom" else key).items())]
+            offsets = np.linspace(-0.2, 0.2, len(by_seed)) if len(by_seed) > 1 else np.zeros(1)
+            shown = [(o, acc) for o, acc in zip(offsets, by_seed, strict=True) if key != "zoom" or acc >= zoom]
             colour = f"C{x}"
-            ax.plot(x + np.asarray(offsets), by_seed, "o", color=colour, markersize=6,
+            ax.plot([x + o for o, _ in shown], [acc for _, acc in shown], "o", color=colour, markersize=6,
                     markerfacecolor=colour if len(by_seed) > 1 else "none")
-            if len(by_seed) > 1:
+            if len(by_seed) > 1 and (key != "zoom" or np.mean(by_seed) >= zoom):
                 ax.hlines(np.mean(by_seed), x - 0.3, x + 0.3, color="black", linewidth=2)
-            values += by_seed
+            values += [acc for _, acc in shown]
         ax.set_xticks(range(len(summaries)), list(summaries), fontsize=8)
         ax.set_xlim(-0.6, len(summaries) - 0.4)
         ax.set_title(title)
         ax.grid(alpha=0.3, axis="y")
-        if key == "first_epoch":
-            accuracy_axis(ax, values, "test accuracy (%)")
-        else:
+        if key == "zoom" or min(values) >= zoom:
             spread = max(values) - min(values)
             ax.set_ylim(min(values) - max(0.1, spread * 0.2), max(values) + max(0.1, spread * 0.2))
             ax.set_ylabel("test accuracy (%)")
-    fig.text(0.01, 0.01, "dots: one run each, seeds side by side in seed order; black bar: their mean; "
-             "hollow dot: a single run", fontsize=8, color="dimgrey")
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
+        else:
+            accuracy_axis(ax, values, "test accuracy (%)")
+    single = any(len(summary.finals) == 1 for summary in summaries.values())
+    notes = ["dots: one run each, seeds side by side in seed order; black bar: their mean"
+             + ("; hollow dot: a single run" if single else "")]
+    if below:
+        notes.append(f"below {zoom:g}%, so only in the middle panel: " + "; ".join(below))
+    fig.text(0.01, 0.01, "\n".join(notes), fontsize=8, color="dimgrey")
+    fig.tight_layout(rect=(0, 0.03 * (len(notes) + 1), 1, 1))
     return fig
 
 

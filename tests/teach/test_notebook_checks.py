@@ -384,3 +384,15 @@ def test_the_ablation_table_and_chart_show_every_seed(monkeypatch):
     for ax in (first, last):
         low, high = ax.get_ylim()
         assert all(low < y < high for line in ax.lines for y in line.get_ydata())
+
+
+def test_a_run_stuck_at_chance_stays_on_the_seed_chart_and_is_named_under_the_zoom():
+    from mnistlib.teach import plots
+
+    stuck = SeedSummary("step4_dropout_only", 12_352, 20, {100: 99.5, 104: 11.35}, {100: 80.8, 104: 11.35})
+    fig = plots.plot_seed_spread({"dropout only": stuck})
+    first, last, zoomed = fig.axes
+    low, high = last.get_ylim()
+    assert low < 11.35 and 99.5 < high  # every final on the middle panel
+    assert [list(line.get_ydata()) for line in zoomed.lines] == [[99.5]]
+    assert "dropout only, seed 104: 11.35%" in fig.texts[0].get_text()
