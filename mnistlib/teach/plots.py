@@ -27,12 +27,13 @@ def whole_epochs(ax, epochs: int) -> None:
 # Accuracy axes are stretched towards 100%: equal heights for 90 -> 99 -> 99.9%, each a tenth of the error
 # before (the error rate on a log scale), so a first epoch at chance and a last one at 99.6% are both on
 # the chart and the differences near the top stay visible.
-ACCURACY_TICKS = [10, 30, 50, 70, 80, 90, 93, 95, 97, 98, 99, 99.5, 99.8]
-_TOP = 99.9  # the axis ends here: 100% would lie infinitely high
+ACCURACY_TICKS = [10, 30, 50, 70, 80, 90, 95, 97, 98, 99, 99.5, 99.8, 99.9]
+_TOP = 99.97  # the axis ends here: 100% would lie infinitely high ...
+_CAP = 99.95  # ... so an accuracy above this one (100% only, at two decimals) is drawn at it, inside the axis
 
 
 def _stretch(accuracy):
-    return -np.log10(100 - np.minimum(accuracy, _TOP))
+    return -np.log10(100 - np.minimum(accuracy, _CAP))
 
 
 def _unstretch(height):
@@ -40,8 +41,8 @@ def _unstretch(height):
 
 
 def accuracy_axis(ax, values: list[float], label: str = "accuracy (%)") -> None:
-    """Give ``ax`` the stretched accuracy scale, from just below the lowest of ``values`` (percent) to 99.9%,
-    with ticks labelled in percent."""
+    """Give ``ax`` the stretched accuracy scale, from just below the lowest of ``values`` (percent) to 99.97%
+    (a value of 100% is drawn at 99.95%), with ticks labelled in percent."""
     lowest = min(values)
     bottom = max(0.0, 100 - (100 - lowest) * 1.25)
     ax.set_yscale("function", functions=(_stretch, _unstretch))
@@ -80,7 +81,7 @@ def plot_comparison(histories: dict[str, History], target: float | None = None, 
     ``ValueError`` when there is nothing to compare."""
     if not histories:
         raise ValueError("no runs to compare")
-    fig, ax = plt.subplots(figsize=(10, 4))
+    fig, ax = plt.subplots(figsize=(8, 4.5 + 0.25 * len(histories)))
     for label, history in histories.items():
         marker = "o" if len(history.epochs) == 1 else "."
         ax.plot(history.column("epoch"), history.column("test_accuracy"), marker=marker,
@@ -91,7 +92,7 @@ def plot_comparison(histories: dict[str, History], target: float | None = None, 
     ax.set(xlabel="epoch", title=title)
     whole_epochs(ax, max(len(h.epochs) for h in histories.values()))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
+    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.15), frameon=False)
     fig.tight_layout()
     return fig
 
