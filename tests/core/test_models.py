@@ -5,7 +5,7 @@ from mnistlib.core.errors import UserError
 from mnistlib.core.models import MODELS, build_model, count_parameters
 
 EXPECTED_PARAMETERS = {"base_relu_output": 6_379_786, "base": 6_379_786, "slim": 12_352, "final": 12_400,
-                       "final_no_dropout": 12_400, "compact8k": 7_654, "compact5k": 4_758,
+                       "final_no_dropout": 12_400, "final_no_batchnorm": 12_352, "compact8k": 7_654, "compact5k": 4_758,
                        # 3x3 convs 1-12-16 | 16-16-24 | 24-16 (no biases, batch norm: 2 per channel) and
                        # the 5x5 logits conv 16-10 with biases
                        "compact15k": 9 * (12 + 12 * 16 + 16 * 16 + 16 * 24 + 24 * 16) + 2 * (12 + 16 + 16 + 24 + 16)

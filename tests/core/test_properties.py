@@ -46,6 +46,8 @@ RECORDED_SETTINGS = {
     "step1_base": ("base", 1, 128, 0.01, 0.9, 5e-4, 0.0, 0.0, 0.0),
     "step2_slim": ("slim", 20, 128, 0.05, 0.9, 5e-4, 0.0, 0.0, 0.0),
     "step3_augment": ("slim", 20, 128, 0.05, 0.9, 5e-4, 7.0, 2.0, 0.0),
+    "step4_batchnorm_only": ("final_no_dropout", 20, 128, 0.05, 0.9, 5e-4, 7.0, 2.0, 0.0),
+    "step4_dropout_only": ("final_no_batchnorm", 20, 128, 0.05, 0.9, 5e-4, 7.0, 2.0, 0.0),
 }
 
 
