@@ -24,11 +24,14 @@ QUOTED = re.compile(
 CODE = re.compile(r"`[^`]*`|\[[^\]]*\]\([^)]*\)")  # code spans and links (targets, titles) quote no measurement
 
 
+TIME = re.compile(r"\d+ min \d+ s")  # a duration is one number: "6 min 15 s" must be printed as it stands
+
+
 def prose_numbers(markdown: str) -> list[str]:
-    """The quoted numbers of a markdown cell, in order; headings (a notebook's title names its step and
-    target, which its check cells print) are left out."""
-    prose = "\n".join(line for line in markdown.splitlines() if not line.startswith("#"))
-    return QUOTED.findall(CODE.sub(" ", prose))
+    """The quoted numbers of a markdown cell, durations first, then the others in order; headings (a
+    notebook's title names its step and target, which its check cells print) are left out."""
+    prose = CODE.sub(" ", "\n".join(line for line in markdown.splitlines() if not line.startswith("#")))
+    return TIME.findall(prose) + QUOTED.findall(TIME.sub(" ", prose))
 
 
 def output_text(notebook) -> str:
@@ -43,7 +46,7 @@ def output_text(notebook) -> str:
 
 
 def shown_in(number: str, text: str) -> bool:
-    return re.search(rf"(?<![\d.,]){re.escape(number)}(?!\d|[.,]\d)", text) is not None
+    return re.search(rf"(?<![\d.,]){re.escape(number)}(?!\d|[.,]\d)", " ".join(text.split())) is not None
 
 
 def unbacked(notebook) -> list[str]:
@@ -55,7 +58,7 @@ def unbacked(notebook) -> list[str]:
 def test_the_pattern_finds_what_prose_quotes_and_skips_the_rest():
     text = ("ended at **99.48%** (best 99.50%) with 12,352 parameters in 3 min 15 s; 34 mistakes, 0.1 points "
             "to spare, 300 of 300 right; 3x3 convs, 20 epochs, `lr=0.05`, v0.3.0, ±7°")
-    assert prose_numbers(text) == ["99.48", "99.50", "12,352", "3", "15", "34", "0.1", "300", "300"]
+    assert prose_numbers(text) == ["3 min 15 s", "99.48", "99.50", "12,352", "34", "0.1", "300", "300"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
