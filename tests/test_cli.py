@@ -37,8 +37,8 @@ def test_recipes_lists_one_line_per_recipe():
     assert result.returncode == 0
     lines = result.stdout.strip().splitlines()
     assert [line.split()[0] for line in lines] == [
-        "step1_relu_output", "step1_base", "step2_slim", "step3_augment", "step4_final", "step4_fast",
-        "beyond_8k", "beyond_5k", "beyond_fast",
+        "step1_relu_output", "step1_base", "step2_slim", "step3_augment", "step4_final", "step4_batchnorm_only",
+        "step4_dropout_only", "step4_fast", "beyond_8k", "beyond_5k", "beyond_fast",
     ]
     assert "params=12,400" in lines[4] and "params=4,758" in lines[-2] and "params=15,230" in lines[-1]
 

@@ -207,8 +207,8 @@ def at_chance(accuracy: float) -> bool:
     comes up, whatever it answers: always 1 scores ``MOST_FREQUENT_DIGIT`` (11.35%), an even guess 10%. On
     10,000 images the score of a guess has a standard deviation of at most 0.32 points, so
     ``CHANCE_MARGIN`` (1 point, three of them) above the share is as far as guessing reaches; a score above
-    11.35 + 1 = 12.35% shows the network reads the images. Notebook 1's ReLU on the logits (30.31%) has
-    learned, its clamped scores hold it back; step 3's first epoch of augmented digits (11.38%) has not.
+    11.35 + 1 = 12.35% shows the network reads the images. Notebook 1's ReLU on the logits (20.97%) has
+    learned, its clamped scores hold it back; step 3's first epoch of augmented digits (11.44%) has not.
     """
     return accuracy <= MOST_FREQUENT_DIGIT + CHANCE_MARGIN
 
