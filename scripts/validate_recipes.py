@@ -13,6 +13,7 @@ import statistics
 from pathlib import Path
 
 from mnistlib.core import data as mnist_data
+from mnistlib.core import models
 from mnistlib.core.devices import resolve_device
 from mnistlib.core.recipes import get_recipe
 from mnistlib.core.training import train
@@ -41,7 +42,37 @@ CANDIDATES = {
                    ("8 epochs, rotation 5, shift 1", {"rotation": 5.0, "shift": 1.0})],
     "beyond_8k": BEYOND,
     "beyond_5k": BEYOND,
+    # The CPU speed recipe: space-to-depth networks of other widths (block 1, block 2, head), epochs and steps.
+    "beyond_cpu_fast": [("16/32/64, 5 epochs, batch 256, peak 0.1 (committed)", {}),
+                        ("16/32/64, 3 epochs", {"epochs": 3}), ("16/32/64, 4 epochs", {"epochs": 4}),
+                        ("16/32/64, 6 epochs", {"epochs": 6}),
+                        ("16/32/64, 3 epochs, peak 0.2", {"epochs": 3, "lr": 0.2}),
+                        ("16/32/64, 3 epochs, batch 512, peak 0.2", {"epochs": 3, "batch_size": 512, "lr": 0.2}),
+                        ("16/32/64, 3 epochs, weight decay 5e-5", {"epochs": 3, "weight_decay": 5e-5}),
+                        ("16/32/64, 3 epochs, shifts of 1 px only", {"epochs": 3, "rotation": 0.0, "shift": 1.0}),
+                        ("16/32/32, 3 epochs", {"model": "space_to_depth_16_32_32", "epochs": 3}),
+                        ("16/32/32, 4 epochs", {"model": "space_to_depth_16_32_32", "epochs": 4}),
+                        ("16/32/32, 5 epochs", {"model": "space_to_depth_16_32_32"}),
+                        ("16/32/32, 3 epochs, peak 0.2", {"model": "space_to_depth_16_32_32", "epochs": 3, "lr": 0.2}),
+                        ("16/32/32, 3 epochs, batch 128, peak 0.05",
+                         {"model": "space_to_depth_16_32_32", "epochs": 3, "batch_size": 128, "lr": 0.05}),
+                        ("16/32/32, 3 epochs, batch 512, peak 0.2",
+                         {"model": "space_to_depth_16_32_32", "epochs": 3, "batch_size": 512, "lr": 0.2}),
+                        ("16/32/32, 3 epochs, batch 512, peak 0.4",
+                         {"model": "space_to_depth_16_32_32", "epochs": 3, "batch_size": 512, "lr": 0.4}),
+                        ("16/32/32, 3 epochs, label smoothing 0.1",
+                         {"model": "space_to_depth_16_32_32", "epochs": 3, "label_smoothing": 0.1}),
+                        ("16/32/32, 3 epochs, rotation 5, shift 1",
+                         {"model": "space_to_depth_16_32_32", "epochs": 3, "rotation": 5.0, "shift": 1.0}),
+                        ("24/48/48, 3 epochs", {"model": "space_to_depth_24_48_48", "epochs": 3}),
+                        ("16/48/48, 5 epochs", {"model": "space_to_depth_16_48_48"}),
+                        ("16/64/64, 3 epochs", {"model": "space_to_depth_16_64_64", "epochs": 3}),
+                        ("16/64/64, 4 epochs", {"model": "space_to_depth_16_64_64", "epochs": 4}),
+                        ("16/64/64, 5 epochs", {"model": "space_to_depth_16_64_64"})],
 }
+# The other space-to-depth widths the candidates above train (block 1, block 2, head channels).
+for widths in [(16, 32, 32), (24, 48, 48), (16, 48, 48), (16, 64, 64)]:
+    models.MODELS["space_to_depth_" + "_".join(map(str, widths))] = lambda w=widths: models.SpaceToDepth(*w)
 
 
 def main() -> None:

@@ -38,9 +38,10 @@ def test_recipes_lists_one_line_per_recipe():
     lines = result.stdout.strip().splitlines()
     assert [line.split()[0] for line in lines] == [
         "step1_relu_output", "step1_base", "step2_slim", "step3_augment", "step4_final", "step4_batchnorm_only",
-        "step4_dropout_only", "step4_fast", "beyond_8k", "beyond_5k", "beyond_fast",
+        "step4_dropout_only", "step4_fast", "beyond_8k", "beyond_5k", "beyond_fast", "beyond_cpu_fast",
     ]
-    assert "params=12,400" in lines[4] and "params=4,758" in lines[-2] and "params=15,230" in lines[-1]
+    assert "params=12,400" in lines[4] and "params=4,758" in lines[-3] and "params=15,230" in lines[-2]
+    assert "params=42,186" in lines[-1]
 
 
 def test_summary_defaults_to_the_final_model_on_cpu():

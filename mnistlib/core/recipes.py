@@ -109,10 +109,16 @@ RECIPES = {
                epochs=20, batch_size=64, target=99.3, quick_target=97.0, max_params=5_000, **AUGMENT, **CLAIM),
         Recipe("beyond_fast", "compact15k", "the compact design, wider, in 8 epochs: 15,230 parameters", epochs=8,
                lr=0.1, target=99.5, quick_target=97.0, max_params=20_000, **AUGMENT, **CLAIM),
+        # For the time to 99.4% on a CPU: no conv at 28x28 (models.SpaceToDepth), so an epoch costs a third of
+        # compact15k's there; chosen on validation accuracy (docs/results.md).
+        Recipe("beyond_cpu_fast", "space_to_depth", "space-to-depth input, no conv at 28x28, 5 epochs: "
+               "42,186 parameters", epochs=5, batch_size=256, lr=0.1, target=99.3, quick_target=97.0,
+               max_params=50_000, **AUGMENT, **CLAIM),
     ]
 }
 DEFAULT_RECIPE = "step4_final"
-FAST_RECIPE = "beyond_fast"  # what the benchmark's time to 99.4% trains by default
+FAST_RECIPE = "beyond_fast"  # the fast recipe under 20,000 parameters, the GPU benchmark's time to 99.4%
+CPU_FAST_RECIPE = "beyond_cpu_fast"  # the CPU benchmark times it beside FAST_RECIPE
 # The recipes that make a claim about size and accuracy, and the seeds of their committed records:
 # seeds that were never used to choose anything about any recipe.
 CLAIMED = [name for name, r in RECIPES.items() if r.max_params is not None]

@@ -16,7 +16,8 @@ def _pair(value) -> int:
 
 
 def receptive_fields(model: nn.Module) -> list[tuple[str, str, tuple[int, ...], int]]:
-    """(layer name, layer type, output shape, receptive field in input pixels) per conv and pool.
+    """(layer name, layer type, output shape, receptive field in input pixels) per conv, pool and
+    space-to-depth (``nn.PixelUnshuffle``).
 
     Follows the layers in the order a forward pass runs them: each k x k window with stride s
     grows the field by (k - 1) * jump, where jump is the product of the strides before it.
@@ -27,13 +28,16 @@ def receptive_fields(model: nn.Module) -> list[tuple[str, str, tuple[int, ...], 
     def hook(module, inputs, output):
         if isinstance(module, nn.AdaptiveAvgPool2d):  # global average pooling: one window over the whole map
             kernel = stride = inputs[0].shape[-1]
+        elif isinstance(module, nn.PixelUnshuffle):  # space-to-depth: each r x r patch, side by side
+            kernel = stride = module.downscale_factor
         else:
             kernel, stride = _pair(module.kernel_size), _pair(module.stride)
         state["rf"] += (kernel - 1) * state["jump"]
         state["jump"] *= stride
         rows.append((names[module], type(module).__name__, tuple(output.shape[1:]), state["rf"]))
 
-    layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.AdaptiveAvgPool2d))]
+    layers = [m for m in model.modules()
+              if isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.AdaptiveAvgPool2d, nn.PixelUnshuffle))]
     handles = [m.register_forward_hook(hook) for m in layers]
     try:
         model.eval()

@@ -9,7 +9,10 @@ EXPECTED_PARAMETERS = {"base_relu_output": 6_379_786, "base": 6_379_786, "slim":
                        # 3x3 convs 1-12-16 | 16-16-24 | 24-16 (no biases, batch norm: 2 per channel) and
                        # the 5x5 logits conv 16-10 with biases
                        "compact15k": 9 * (12 + 12 * 16 + 16 * 16 + 16 * 24 + 24 * 16) + 2 * (12 + 16 + 16 + 24 + 16)
-                       + 25 * 16 * 10 + 10}
+                       + 25 * 16 * 10 + 10,
+                       # space-to-depth gives 4 channels; 3x3 convs 4-16-16 | 16-32 | 32-64, the 5x5 logits conv
+                       "space_to_depth": 9 * (4 * 16 + 16 * 16 + 16 * 32 + 32 * 64) + 2 * (16 + 16 + 32 + 64)
+                       + 25 * 64 * 10 + 10}
 
 
 @pytest.mark.parametrize("name", list(MODELS))

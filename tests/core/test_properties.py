@@ -42,6 +42,7 @@ RECORDED_SETTINGS = {
     "beyond_8k": ("compact8k", 20, 64, 0.05, 0.9, 5e-4, 7.0, 2.0, 0.0),
     "beyond_5k": ("compact5k", 20, 64, 0.05, 0.9, 5e-4, 7.0, 2.0, 0.0),
     "beyond_fast": ("compact15k", 8, 128, 0.1, 0.9, 5e-4, 7.0, 2.0, 0.0),
+    "beyond_cpu_fast": ("space_to_depth", 5, 256, 0.1, 0.9, 5e-4, 7.0, 2.0, 0.0),
     "step1_relu_output": ("base_relu_output", 1, 128, 0.01, 0.9, 5e-4, 0.0, 0.0, 0.0),
     "step1_base": ("base", 1, 128, 0.01, 0.9, 5e-4, 0.0, 0.0, 0.0),
     "step2_slim": ("slim", 20, 128, 0.05, 0.9, 5e-4, 0.0, 0.0, 0.0),
