@@ -23,6 +23,7 @@ from mnistlib.core.errors import one_line
 from mnistlib.core.recipes import CLAIMED, DEFAULT_RECIPE, FAST_RECIPE, RECORD_SEEDS, TEN_FRESH_SEEDS, get_recipe
 from mnistlib.core.training import train
 from mnistlib.evidence.bench import bench
+from mnistlib.evidence.records import times_to_target
 
 OUT = Path("runs") / "gpu-check"
 SEEDS = TEN_FRESH_SEEDS  # none was used to choose a recipe
@@ -43,11 +44,11 @@ def bench_rows(record: dict) -> list[tuple[str, str, str]]:
         rows.append((f"step4_final{compiled if run.get('compile_scope') else ''}, 20 epochs + test passes",
                      f"{run['wall_seconds'] - run['capture_seconds']:.2f} s + capture {run['capture_seconds']:.2f} s",
                      f"final {run['final_accuracy']:.2f}%"))
-    reach = record["time_to_target"]
-    rows.append((f"time to 99.4% ({reach['recipe']}{compiled}, fixed budget)",
-                 f"{reach['time_to_target_seconds']} s" if reach["met"] else "not met",
-                 f"{reach['seeds_at_target']}/{len(reach['finals'])} seeds >= 99.4%: "
-                 + " ".join(f"{f:.2f}" for f in reach["finals"])))
+    for reach in times_to_target(record):
+        rows.append((f"time to 99.4% ({reach['recipe']}{compiled}, fixed budget)",
+                     f"{reach['time_to_target_seconds']} s" if reach["met"] else "not met",
+                     f"{reach['seeds_at_target']}/{len(reach['finals'])} seeds >= 99.4%: "
+                     + " ".join(f"{f:.2f}" for f in reach["finals"])))
     return rows
 
 
@@ -107,7 +108,7 @@ def main() -> int:
 
     def run_bench():
         start = time.perf_counter()
-        record = bench(torch.device("cuda"), recipe=FAST_RECIPE, seed=SEEDS[0], seeds=len(SEEDS), compiled=True,
+        record = bench(torch.device("cuda"), recipes=(FAST_RECIPE,), seed=SEEDS[0], seeds=len(SEEDS), compiled=True,
                        data=data)
         (OUT / "bench.json").write_text(json.dumps(record, indent=1) + "\n")
         return [("bench", f"{time.perf_counter() - start:.0f} s", ""), *bench_rows(record)]

@@ -34,11 +34,13 @@ from ..core.errors import UserError
 from ..core.graphs import COMPILE_SCOPES
 from ..core.models import build_model
 from ..core.progress import bar as progress_bar
-from ..core.recipes import DEFAULT_RECIPE, FAST_RECIPE, Recipe, get_recipe
+from ..core.recipes import CPU_FAST_RECIPE, DEFAULT_RECIPE, FAST_RECIPE, Recipe, get_recipe
 from ..core.runs import History
 from ..core.step import make_optimizer, to_channels_last, train_epoch
 from ..core.training import evaluate, make_step, train
 from .cpu_options import cpu_options
+from .flops import cpu_peak_gflops, throughput
+from .tables import flops_table
 from .timing import attempt, sync
 
 # The compiled pipelines' names, by compile scope.
@@ -223,8 +225,8 @@ def fastest_compile_scope(rows: list[dict]) -> str | None:
     return min(timed, key=timed.get) if timed else None
 
 
-def bench(device: torch.device, epochs: int = 1, recipe: str = FAST_RECIPE, target: float = 99.4,
-          quick: bool = False, seed: int = 0, data_root=None, log=print, seeds: int | None = None,
+def bench(device: torch.device, epochs: int = 1, recipes: tuple[str, ...] = (CPU_FAST_RECIPE, FAST_RECIPE),
+          target: float = 99.4, quick: bool = False, seed: int = 0, data_root=None, log=print, seeds: int | None = None,
           full: bool | None = None, progress: bool = True, compiled: bool = False,
           data: mnist_data.MNIST | None = None) -> dict:
     """The whole benchmark; returns its record and logs a table as it goes.
@@ -232,8 +234,10 @@ def bench(device: torch.device, epochs: int = 1, recipe: str = FAST_RECIPE, targ
     On the CPU (full mode) the classic and mnistlib's eager pipeline take turns three times, each
     keeping its median run.
 
-    ``seeds`` (default 10 on a GPU, 1 on the CPU) runs of ``recipe`` from ``seed`` on give its time to
-    ``target``; ``full`` (default: on a GPU) adds a timed 20-epoch run of step 4, test passes included.
+    ``seeds`` (default 10 on a GPU, 1 on the CPU) runs of each of ``recipes`` from ``seed`` on give its
+    time to ``target``, and every timed training its FLOPs per image, images per second and achieved
+    GFLOP/s against the CPU's peak (``flops``); ``full`` (default: on a GPU) adds a timed 20-epoch run of
+    step 4, test passes included.
     ``compiled`` (GPU only) adds the graphed step compiled as pipelines, one per compile scope (the
     model alone, the whole forward side of the step), then a second full run and the time to
     ``target`` with the scope whose pipeline was fastest (a scope that fails to compile or capture is
@@ -245,7 +249,8 @@ def bench(device: torch.device, epochs: int = 1, recipe: str = FAST_RECIPE, targ
     cuda = device.type == "cuda"
     seeds = seeds or (10 if cuda else 1)
     full = cuda if full is None else full
-    step4, timed = get_recipe(DEFAULT_RECIPE), get_recipe(recipe)
+    step4 = get_recipe(DEFAULT_RECIPE)
+    peak = None if cuda else cpu_peak_gflops()
     root = mnist_data.data_root(data_root)
     data = mnist_data.load(device, root) if data is None else data
     log(f"device: {describe_device(device)}; torch {torch.__version__}, torchvision {torchvision.__version__}")
@@ -324,6 +329,29 @@ def bench(device: torch.device, epochs: int = 1, recipe: str = FAST_RECIPE, targ
             f"each: {wall:.2f} s wall, of which graph capture {history.capture_seconds or 0:.2f} s; "
             f"final {history.final_accuracy:.2f}%")
 
+    record["peak"] = peak
+    for row in rows:
+        row.update(throughput(step4.model, row["images"], row["seconds_per_epoch"] * epochs, peak))
+    record["times_to_target"], record["first_reached"], record["histories"] = [], [], []
+    for name in recipes:
+        budget, histories = time_recipe(get_recipe(name), data, device, target, seed, seeds, quick, scope, progress,
+                                        log)
+        budget.update(throughput(histories[0].model, sum(h.train_size * len(h.epochs) for h in histories),
+                                 sum(sum(h.column("train_seconds")) for h in histories), peak))
+        record["times_to_target"].append(budget)
+        record["first_reached"] += [time_to_target(h, target) for h in histories]  # per run, for reference
+        record["histories"] += [h.to_dict() for h in histories]
+    log("\n" + "\n".join(flops_table({"this run": record})))
+    if peak:
+        log(f"peak: {peak['cores']} cores x {peak['clock_ghz']} GHz x {peak['fma_units_per_core']} FMA units x "
+            f"{peak['floats_per_vector']} floats ({peak['vector_instructions']}) x 2 = {peak['gflops']} GFLOP/s")
+    return record
+
+
+def time_recipe(timed: Recipe, data: mnist_data.MNIST, device: torch.device, target: float, seed: int, seeds: int,
+                quick: bool, scope: str | None, progress: bool, log=print) -> tuple[dict, list[History]]:
+    """``seeds`` runs of ``timed`` from ``seed`` on, and its time to ``target`` by the fixed-budget rule
+    (``fixed_budget``); returns that and the runs."""
     budget_epochs = (timed.quick_variant() if quick else timed).epochs
     log(f"\ntime to {target}%: recipe {timed.name}, a fixed budget of {budget_epochs} epoch(s), "
         f"seeds {seed}-{seed + seeds - 1}{' (quick mode)' if quick else ''}{', compiled' if scope else ''}")
@@ -336,13 +364,10 @@ def bench(device: torch.device, epochs: int = 1, recipe: str = FAST_RECIPE, targ
             f"of training")
     budget = fixed_budget(histories, target, time_test_pass(model, data, device))
     if budget["met"]:
-        log(f"time to {target}%: {budget['time_to_target_seconds']:.2f} s (mean training time "
+        log(f"time to {target}% with {timed.name}: {budget['time_to_target_seconds']:.2f} s (mean training time "
             f"{budget['mean_train_seconds']:.2f} s + one test pass {budget['test_pass_seconds']:.3f} s); "
             f"{budget['seeds_at_target']} of {seeds} seeds ended at or above {target}%")
     else:
-        log(f"time to {target}%: not met, {budget['seeds_at_target']} of {seeds} seeds ended at or above {target}% "
-            f"(at least {math.ceil(0.9 * seeds)} needed)")
-    record["time_to_target"] = budget
-    record["first_reached"] = [time_to_target(h, target) for h in histories]  # per run, for reference
-    record["histories"] = [h.to_dict() for h in histories]
-    return record
+        log(f"time to {target}% with {timed.name}: not met, {budget['seeds_at_target']} of {seeds} seeds ended at "
+            f"or above {target}% (at least {math.ceil(0.9 * seeds)} needed)")
+    return budget, histories

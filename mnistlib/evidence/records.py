@@ -70,6 +70,12 @@ def gpu_benches(folder: str | os.PathLike) -> dict[str, dict]:
             for path in sorted(Path(folder).glob("bench-*.json"))}
 
 
+def times_to_target(bench: dict) -> list[dict]:
+    """A benchmark record's time to the target, one entry per recipe it timed (records made before the
+    benchmark timed more than one recipe hold a single entry under "time_to_target")."""
+    return bench["times_to_target"] if "times_to_target" in bench else [bench["time_to_target"]]
+
+
 def gpu_finals(folder: str | os.PathLike) -> dict[str, dict[str, dict[int, float]]]:
     """recipe -> run label -> {seed: final test accuracy} of the GPU check's fresh-seed runs kept in
     ``folder``: each ``bench-<label>.json`` (its time-to-target runs), ``<recipe>-finals-<label>.json``
@@ -77,8 +83,8 @@ def gpu_finals(folder: str | os.PathLike) -> dict[str, dict[str, dict[int, float
     folder = Path(folder)
     finals: dict[str, dict[str, dict[int, float]]] = {}
     for label, bench in gpu_benches(folder).items():
-        reach = bench["time_to_target"]
-        finals.setdefault(reach["recipe"], {})[label] = dict(zip(reach["seeds"], reach["finals"], strict=True))
+        for reach in times_to_target(bench):
+            finals.setdefault(reach["recipe"], {})[label] = dict(zip(reach["seeds"], reach["finals"], strict=True))
     for path in sorted(folder.glob("*-finals-*.json")):
         record = json.loads(path.read_text())
         label = path.stem.split("-finals-", 1)[1]

@@ -11,7 +11,7 @@ from pathlib import Path
 from ..core.recipes import ABLATION, ABLATION_NAMES, CLAIMED, DEFAULT_RECIPE, RECIPES
 from ..core.runs import History
 from . import reference
-from .records import SeedSummary, all_gpu_benches, all_gpu_finals, seed_runs, summarize
+from .records import SeedSummary, all_gpu_benches, all_gpu_finals, seed_runs, summarize, times_to_target
 
 TABLE_HEADER = ("| recipe | parameters | epochs | target (%) | final test accuracy per seed (%) | mean ± std (%) "
                 "| lowest (%) |\n| --- | --- | --- | --- | --- | --- | --- |")
@@ -82,10 +82,29 @@ def bench_tables(records: dict[str, dict]) -> list[str]:
     lines += ["", "| record | recipe | seeds at ≥ 99.4% | mean training time | time to 99.4% |",
               "| --- | --- | --- | --- | --- |"]
     for label, record in records.items():
-        reach = record["time_to_target"]
-        time = f"{reach['time_to_target_seconds']:.2f} s" if reach["met"] else "not met"
-        lines.append(f"| {label} | {reach['recipe']} | {reach['seeds_at_target']} of {len(reach['finals'])} | "
-                     f"{reach['mean_train_seconds']:.2f} s | {time} |")
+        for reach in times_to_target(record):
+            time = f"{reach['time_to_target_seconds']:.2f} s" if reach["met"] else "not met"
+            lines.append(f"| {label} | {reach['recipe']} | {reach['seeds_at_target']} of {len(reach['finals'])} | "
+                         f"{reach['mean_train_seconds']:.2f} s | {time} |")
+    return lines
+
+
+def flops_table(records: dict[str, dict]) -> list[str]:
+    """Every training a benchmark record timed (its pipelines, on step 4's model, and its recipes' time to
+    the target): FLOPs per training image, images per second, the achieved GFLOP/s and its share of the
+    CPU's peak (``flops``). Records made before the benchmark counted FLOPs have no rows."""
+    lines = ["| record | timed training | network | FLOPs per training image | images/s | GFLOP/s | of peak |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for label, record in records.items():
+        timed = [(row["pipeline"].split(" (")[0], record["model"], row) for row in record["pipelines"]]
+        timed += [(f"{reach['recipe']}, time to {reach['target']}%", RECIPES[reach["recipe"]].model, reach)
+                  for reach in times_to_target(record)]
+        for what, model, row in timed:
+            if "flops_per_image" not in row:
+                continue
+            share = f"{row['percent_of_peak']:.1f}%" if row["percent_of_peak"] is not None else "unknown"
+            lines.append(f"| {label} | {what} | `{model}` | {row['flops_per_image'] / 1e6:.2f} M | "
+                         f"{row['images_per_second']:,} | {row['gflops']:.1f} | {share} |")
     return lines
 
 
@@ -145,5 +164,6 @@ def tables() -> dict[str, list[str]]:
         "docs/results.md, GPU runs": gpu_finals_table(),
         "docs/performance.md, CPU benchmark": bench_tables(cpu_bench) + [""]
         + cpu_options_table(cpu_bench["cpu"]["cpu_options"]),
+        "docs/performance.md, FLOPs": flops_table(cpu_bench),
         "docs/performance.md, GPU benchmarks": bench_tables(all_gpu_benches()),
     }

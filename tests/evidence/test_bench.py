@@ -13,7 +13,7 @@ from conftest import ROOT, assert_user_error, mnistlib
 from mnistlib.core import data as mnist_data
 from mnistlib.core import step, training
 from mnistlib.core.augment import augmentation
-from mnistlib.core.recipes import FAST_RECIPE
+from mnistlib.core.recipes import CPU_FAST_RECIPE, FAST_RECIPE
 from mnistlib.core.runs import History
 from mnistlib.evidence import bench, cpu_options
 
@@ -34,9 +34,15 @@ def test_bench_smoke_run(tmp_path):
     assert record["speedup"] == pytest.approx(classic["seconds_per_epoch"] / ours["seconds_per_epoch"], rel=1e-2)
     assert all(share > 0 for share in record["step_breakdown_percent"].values())  # they are shares of 100
     assert [row["pipeline"].split(" ")[1] for row in record["pipelines"][1:]] == ["eager"]  # no graph on a CPU
-    reach = record["time_to_target"]
-    assert reach["recipe"] == FAST_RECIPE and len(reach["finals"]) == 1 and "full_run" not in record
-    assert len(record["histories"]) == 1 and len(record["histories"][0]["epochs"]) == 1
+    reaches = record["times_to_target"]
+    assert [reach["recipe"] for reach in reaches] == [CPU_FAST_RECIPE, FAST_RECIPE] and "full_run" not in record
+    assert all(len(reach["finals"]) == 1 for reach in reaches)
+    assert len(record["histories"]) == 2 and all(len(h["epochs"]) == 1 for h in record["histories"])
+    # every timed training has its FLOPs and its share of the CPU's peak, and the table shows them
+    for row in record["pipelines"] + reaches:
+        assert row["flops_per_image"] > 1e6 and row["gflops"] > 0, row
+        assert row["percent_of_peak"] is None or 0 < row["percent_of_peak"] < 100, row
+    assert any(line.startswith(f"| this run | {CPU_FAST_RECIPE}, time to 99.4% | `space_to_depth` |") for line in lines)
 
 
 def test_bench_refuses_to_overwrite_a_record(tmp_path):
@@ -46,7 +52,7 @@ def test_bench_refuses_to_overwrite_a_record(tmp_path):
 
 
 @pytest.mark.parametrize("args, fragment", [(("--target", "0"), "--target"), (("--target", "101"), "--target"),
-                                            (("--epochs", "0"), "--epochs"), (("--recipe", "fast9"), "invalid choice")])
+                                            (("--epochs", "0"), "--epochs"), (("--recipes", "fast9"), "invalid choice")])
 def test_bench_bad_arguments(args, fragment, tmp_path):
     assert_user_error(mnistlib("bench", *args, "--out", tmp_path / "b.json"), fragment)
     assert not (tmp_path / "b.json").exists()
@@ -219,3 +225,25 @@ def test_speed_options_profile_says_where_an_epoch_went(quick_data):
     assert head and int(head[1]) > 20 and len(lines) == 6
     per_step = [float(line.split()[0]) for line in lines[1:]]
     assert per_step == sorted(per_step, reverse=True) and sum(per_step) <= int(head[2]) + 1
+
+
+def test_training_flops_count_each_conv_forward_and_backward():
+    """space_to_depth's convs by hand: (positions x output channels x input channels x kernel area) multiply-adds
+    forward; backward, the gradients of weights and inputs, twice that, less the input gradient of the first
+    conv, which nothing needs; 2 FLOPs per multiply-add."""
+    from mnistlib.evidence.flops import training_flops_per_image
+
+    convs = [14 * 14 * 16 * 4 * 9, 14 * 14 * 16 * 16 * 9, 7 * 7 * 32 * 16 * 9, 5 * 5 * 64 * 32 * 9, 10 * 64 * 25]
+    assert training_flops_per_image("space_to_depth") == 2 * (3 * sum(convs) - convs[0])
+
+
+def test_cpu_peak_is_cores_clock_fma_units_and_vector_width(monkeypatch):
+    from mnistlib.evidence import flops
+
+    monkeypatch.setattr(flops, "cpu_model", lambda: "Intel(R) Xeon(R) Processor @ 2.60GHz")
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
+    assert flops.cpu_peak_gflops(threads=2)["gflops"] == 2 * 2.6 * 2 * 16 * 2
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+    assert flops.cpu_peak_gflops(threads=2)["gflops"] == 2 * 2.6 * 2 * 8 * 2
+    monkeypatch.setattr(flops, "cpu_model", lambda: "AMD EPYC 7B13")  # no clock in the name: no peak to claim
+    assert flops.cpu_peak_gflops(threads=2) is None
