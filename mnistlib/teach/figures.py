@@ -9,7 +9,7 @@ from ..core.errors import UserError
 from ..core.files import atomic_write
 from ..core.recipes import ABLATION, ABLATION_NAMES, DEFAULT_RECIPE, RECORD_SEEDS, STEPS
 from ..core.runs import check_writable
-from ..evidence import reference
+from ..evidence import public, reference
 from ..evidence.tables import CPU_BENCH, tables
 from . import plots
 
@@ -24,7 +24,8 @@ def figures(out: Path, log=print) -> None:
         raise UserError(f"figures reads the records in results/ (and {CPU_BENCH}): run it in the repository's root")
     histories, seeds = reference.stored_histories(), reference.seed_summaries()
     charts = {"steps.png": plots.plot_comparison({name: histories[name] for name in STEPS}),
-              "accuracy_vs_params.png": plots.plot_accuracy_vs_params(reference.accuracy_points()),
+              "accuracy_vs_params.png": plots.plot_accuracy_vs_params(reference.accuracy_points(),
+                                                                      anchors=public.SIZE_ANCHORS),
               "step4_curves.png": plots.plot_history(histories[DEFAULT_RECIPE]),
               "ablation.png": plots.plot_seed_spread({ABLATION_NAMES[name]: seeds[name] for name in ABLATION})}
     for name, fig in charts.items():

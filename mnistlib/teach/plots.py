@@ -226,8 +226,10 @@ def plot_confusion(matrix: torch.Tensor):
 
 
 def plot_accuracy_vs_params(points: dict[str, tuple[int, list[float]]], floor: float = 99.0,
-                            max_params: int = 100_000):
-    """Final test accuracy against parameter count, one point per recipe, named in the legend.
+                            max_params: int = 100_000, anchors=()):
+    """Final test accuracy against parameter count, one point per recipe, named in the legend, and the
+    published results of ``anchors`` (``evidence.public.PublicResult`` with ``params``) as black stars, their
+    conditions in the legend after the recipes.
 
     ``points`` maps a recipe to (parameters, final accuracies). With several runs (seed records) the point
     is their mean, filled, with a bar from the lowest to the highest; a single run is a hollow square.
@@ -269,12 +271,19 @@ def plot_accuracy_vs_params(points: dict[str, tuple[int, list[float]]], floor: f
                 label += f"; claims {recipe.target:g}%"
             entries.append((mean, handle, label))
     entries.sort(key=lambda e: -e[0])
+    for marker, anchor in zip("*P", anchors, strict=False):
+        handle = ax.plot(anchor.params, anchor.accuracy, marker, color="black", markersize=11, linestyle="none")[0]
+        entries.append((anchor.accuracy, handle, f"published: {anchor.name}, {anchor.accuracy:.2f}%, "
+                                                 f"{anchor.params:,} parameters\n  ({anchor.conditions})"))
     ax.legend([e[1] for e in entries], [e[2] for e in entries], loc="upper left", bbox_to_anchor=(1.01, 1),
               fontsize=8, frameon=False)
-    ax.set(xscale="log", xlabel="parameters (log scale)", ylabel="final test accuracy (%)", ylim=(floor, 99.8),
-           xlim=(3_000, 30_000), title="accuracy against size")
-    ticks = [4_000, 5_000, 8_000, 12_000, 20_000]
-    ax.set_xticks(ticks, [f"{t // 1000}k" for t in ticks])
+    sizes = [p[1] for p in shown] + [a.params for a in anchors]
+    bottom = min([floor] + [round(a.accuracy - 0.1, 1) for a in anchors])
+    ax.set(xscale="log", xlabel="parameters (log scale)", ylabel="final test accuracy (%)", ylim=(bottom, 99.8),
+           xlim=(min(min(sizes) / 1.4, 3_000), max(max(sizes) * 1.4, 30_000)), title="accuracy against size")
+    low, high = ax.get_xlim()
+    ticks = [t for t in (500, 1_000, 2_000, 4_000, 5_000, 8_000, 12_000, 20_000, 40_000, 80_000) if low <= t <= high]
+    ax.set_xticks(ticks, [f"{t / 1000:g}k" for t in ticks])
     ax.set_xticks([], minor=True)
     ax.grid(alpha=0.3)
     notes = ["bars: lowest to highest seed; dashed line: the recipe's claim, in its colour"]

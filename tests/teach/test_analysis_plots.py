@@ -149,3 +149,17 @@ def test_seed_summary_mean_and_sample_std(tmp_path):
     assert (round(found.mean, 6), round(found.std, 6)) == (99.6, 0.1)
     assert found.row() == "| `beyond_5k` | 4,758 | 1 | 99.3 | 99.50, 99.70, 99.60 | 99.60 ± 0.10 | 99.50 |"
     assert records.summarize("step4_fast", tmp_path) is None
+
+
+def test_published_results_are_drawn_inside_the_size_chart_with_their_conditions():
+    from mnistlib.evidence.public import SIZE_ANCHORS
+
+    fig = plots.plot_accuracy_vs_params({"beyond_5k": (4_758, [99.45, 99.40]), "big": (42_186, [99.5])},
+                                        anchors=SIZE_ANCHORS)
+    ax = fig.axes[0]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert [line for line in legend if line.startswith("published: ")] == [
+        f"published: {a.name}, {a.accuracy:.2f}%, {a.params:,} parameters\n  ({a.conditions})" for a in SIZE_ANCHORS]
+    (low, high), (left, right) = ax.get_ylim(), ax.get_xlim()
+    for x, y in [(a.params, a.accuracy) for a in SIZE_ANCHORS] + [(42_186, 99.5), (4_758, 99.425)]:
+        assert left < x < right and low < y < high, (x, y)
