@@ -120,10 +120,11 @@ class SpaceToDepth(nn.Module):
     Space-to-depth (``nn.PixelUnshuffle(2)``) rearranges each 2x2 patch of pixels into 4 channels, so the
     first conv reads a 14x14 map of 4 channels: every pixel is still seen, at a quarter of the positions.
     On a CPU a 28x28 conv of a few channels, and the batch norm and ReLU passes over its output, are
-    memory-bound and take most of a training step of the compact networks; here the 14x14 convs of
+    memory-bound and take most of a training step of the compact networks; here two 14x14 convs of
     ``block1`` channels, a max-pool to 7x7, one conv of ``block2`` channels and the compact head (a valid
-    3x3 conv to 5x5, one 5x5 conv to the ten logits) cost about a third of ``compact15k``'s epoch time,
-    for more parameters. Every conv but the last has batch norm.
+    3x3 conv of ``head`` channels to 5x5, one 5x5 conv to the ten logits) take about a third of
+    ``compact15k``'s epoch time (the CPU benchmark, docs/performance.md), for more parameters. Every conv
+    but the last has batch norm. Maps (N, 1, 28, 28) normalized images to (N, 10) logits.
     """
 
     def __init__(self, block1: int, block2: int, head: int):

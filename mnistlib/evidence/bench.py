@@ -29,7 +29,7 @@ from ..core import cpu_speedups
 from ..core import data as mnist_data
 from ..core.augment import augmentation
 from ..core.data import FILES
-from ..core.devices import describe_device
+from ..core.devices import cpu_model, describe_device
 from ..core.errors import UserError
 from ..core.graphs import COMPILE_SCOPES
 from ..core.models import build_model
@@ -200,7 +200,8 @@ def fixed_budget(histories: list[History], target: float, test_pass_seconds: flo
     train_seconds = statistics.mean(sum(h.column("train_seconds")) for h in histories)
     met = hits >= 0.9 * len(histories)
     return {
-        "recipe": histories[0].recipe, "target": target, "seeds": [h.seed for h in histories], "finals": finals,
+        "recipe": histories[0].recipe, "model": histories[0].model, "target": target,
+        "seeds": [h.seed for h in histories], "finals": finals,
         "seeds_at_target": hits, "met": met, "mean_train_seconds": round(train_seconds, 3),
         "test_pass_seconds": round(test_pass_seconds, 4),
         "time_to_target_seconds": round(train_seconds + test_pass_seconds, 3) if met else None,
@@ -225,7 +226,7 @@ def fastest_compile_scope(rows: list[dict]) -> str | None:
     return min(timed, key=timed.get) if timed else None
 
 
-def bench(device: torch.device, epochs: int = 1, recipes: tuple[str, ...] = (CPU_FAST_RECIPE, FAST_RECIPE),
+def bench(device: torch.device, epochs: int = 1, recipes: tuple[str, ...] | None = None,
           target: float = 99.4, quick: bool = False, seed: int = 0, data_root=None, log=print, seeds: int | None = None,
           full: bool | None = None, progress: bool = True, compiled: bool = False,
           data: mnist_data.MNIST | None = None) -> dict:
@@ -234,10 +235,11 @@ def bench(device: torch.device, epochs: int = 1, recipes: tuple[str, ...] = (CPU
     On the CPU (full mode) the classic and mnistlib's eager pipeline take turns three times, each
     keeping its median run.
 
-    ``seeds`` (default 10 on a GPU, 1 on the CPU) runs of each of ``recipes`` from ``seed`` on give its
-    time to ``target``, and every timed training its FLOPs per image, images per second and achieved
-    GFLOP/s against the CPU's peak (``flops``); ``full`` (default: on a GPU) adds a timed 20-epoch run of
-    step 4, test passes included.
+    ``seeds`` (default 10 on a GPU, 1 on the CPU) runs of each of ``recipes`` (default: ``CPU_FAST_RECIPE``
+    and ``FAST_RECIPE`` on the CPU, ``FAST_RECIPE`` on a GPU) from ``seed`` on give its time to ``target``,
+    and every timed training its FLOPs per image, images per second and achieved GFLOP/s against the
+    CPU's nominal peak (``flops``); ``full`` (default: on a GPU) adds a timed 20-epoch run of step 4, test
+    passes included.
     ``compiled`` (GPU only) adds the graphed step compiled as pipelines, one per compile scope (the
     model alone, the whole forward side of the step), then a second full run and the time to
     ``target`` with the scope whose pipeline was fastest (a scope that fails to compile or capture is
@@ -248,6 +250,7 @@ def bench(device: torch.device, epochs: int = 1, recipes: tuple[str, ...] = (CPU
 
     cuda = device.type == "cuda"
     seeds = seeds or (10 if cuda else 1)
+    recipes = recipes or ((FAST_RECIPE,) if cuda else (CPU_FAST_RECIPE, FAST_RECIPE))
     full = cuda if full is None else full
     step4 = get_recipe(DEFAULT_RECIPE)
     peak = None if cuda else cpu_peak_gflops()
@@ -303,7 +306,7 @@ def bench(device: torch.device, epochs: int = 1, recipes: tuple[str, ...] = (CPU
     record = {
         "device": device.type, "device_name": describe_device(device), "torch": torch.__version__,
         "torchvision": torchvision.__version__, "cpu_threads": torch.get_num_threads(),
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpu_model": cpu_model(),
         "timed_region": TIMED_REGION, "model": step4.model, "batch_size": step4.batch_size, "epochs": epochs,
         "pipelines": rows, "speedup": rows[-1]["speedup"], "step_breakdown_percent": breakdown,
     }
@@ -331,13 +334,13 @@ def bench(device: torch.device, epochs: int = 1, recipes: tuple[str, ...] = (CPU
 
     record["peak"] = peak
     for row in rows:
-        row.update(throughput(step4.model, row["images"], row["seconds_per_epoch"] * epochs, peak))
+        row.update(throughput(step4.model, row["images_per_second"], peak))
     record["times_to_target"], record["first_reached"], record["histories"] = [], [], []
     for name in recipes:
         budget, histories = time_recipe(get_recipe(name), data, device, target, seed, seeds, quick, scope, progress,
                                         log)
-        budget.update(throughput(histories[0].model, sum(h.train_size * len(h.epochs) for h in histories),
-                                 sum(sum(h.column("train_seconds")) for h in histories), peak))
+        images = sum(h.train_size * len(h.epochs) for h in histories)
+        budget.update(throughput(histories[0].model, images / (budget["mean_train_seconds"] * len(histories)), peak))
         record["times_to_target"].append(budget)
         record["first_reached"] += [time_to_target(h, target) for h in histories]  # per run, for reference
         record["histories"] += [h.to_dict() for h in histories]
@@ -351,7 +354,7 @@ def bench(device: torch.device, epochs: int = 1, recipes: tuple[str, ...] = (CPU
 def time_recipe(timed: Recipe, data: mnist_data.MNIST, device: torch.device, target: float, seed: int, seeds: int,
                 quick: bool, scope: str | None, progress: bool, log=print) -> tuple[dict, list[History]]:
     """``seeds`` runs of ``timed`` from ``seed`` on, and its time to ``target`` by the fixed-budget rule
-    (``fixed_budget``); returns that and the runs."""
+    (``fixed_budget``); returns that and the runs. Raises what ``training.train`` raises."""
     budget_epochs = (timed.quick_variant() if quick else timed).epochs
     log(f"\ntime to {target}%: recipe {timed.name}, a fixed budget of {budget_epochs} epoch(s), "
         f"seeds {seed}-{seed + seeds - 1}{' (quick mode)' if quick else ''}{', compiled' if scope else ''}")

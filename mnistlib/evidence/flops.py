@@ -3,6 +3,7 @@ CPU's peak rate to hold the achieved rate against."""
 
 from __future__ import annotations
 
+import functools
 import re
 
 import torch
@@ -21,6 +22,7 @@ FMA_UNITS_PER_CORE = 2
 FLOATS_PER_VECTOR = {"AVX512": 16, "AVX2": 8}
 
 
+@functools.cache
 def training_flops_per_image(model_name: str, batch_size: int = 64) -> int:
     """Floating-point operations (a multiply-add counts 2) of one training image of ``model_name``: the
     forward and backward passes of its convolutions and matrix products, as ``torch.utils.flop_counter``
@@ -43,11 +45,15 @@ def nominal_clock_ghz() -> float | None:
 
 
 def cpu_peak_gflops(threads: int | None = None) -> dict | None:
-    """The float32 peak of ``threads`` cores (default: torch's thread count, one per core), in GFLOP/s:
-    cores x nominal clock x ``FMA_UNITS_PER_CORE`` x floats per vector register x 2 (a multiply-add is two
+    """The nominal float32 peak of ``threads`` cores (default: torch's thread count), in GFLOP/s: cores x
+    nominal clock x ``FMA_UNITS_PER_CORE`` x floats per vector register x 2 (a multiply-add is two
     operations), with the figures it used under their names. None where the clock is not in the CPU's
-    name or PyTorch's kernels use neither AVX-512 nor AVX2 here. Turbo clocks above the nominal one, where
-    the machine runs them, would raise the peak."""
+    name or PyTorch's kernels use neither AVX-512 nor AVX2 here.
+
+    An upper bound resting on assumptions the CPU's name cannot confirm: one thread per physical core
+    (two hyperthreads share one core's units), two FMA units per core (some Xeon models have one, and
+    AMD's Zen 4 runs AVX-512 on 256-bit units), and the nominal clock (turbo raises it; heavy AVX-512
+    work can run below it)."""
     threads = threads or torch.get_num_threads()
     clock, capability = nominal_clock_ghz(), torch.backends.cpu.get_cpu_capability()
     floats = FLOATS_PER_VECTOR.get(capability)
@@ -58,12 +64,11 @@ def cpu_peak_gflops(threads: int | None = None) -> dict | None:
             "gflops": round(threads * clock * FMA_UNITS_PER_CORE * floats * 2, 1)}
 
 
-def throughput(model_name: str, images: int, seconds: float, peak: dict | None) -> dict:
-    """A timed training of ``images`` images of ``model_name`` in ``seconds``: its FLOPs per training image
-    (``training_flops_per_image``), images per second, the achieved GFLOP/s and, given a ``peak``
-    (``cpu_peak_gflops``), the share of it in percent."""
+def throughput(model_name: str, images_per_second: float, peak: dict | None) -> dict:
+    """A training of ``model_name`` timed at ``images_per_second``: "flops_per_image" (``training_flops_per_image``),
+    "images_per_second" (rounded), "gflops" (FLOPs per image x images per second / 1e9, achieved GFLOP/s) and
+    "percent_of_peak" (of ``peak["gflops"]``, ``cpu_peak_gflops``; None without a peak)."""
     flops = training_flops_per_image(model_name)
-    rate = images / seconds
-    achieved = flops * rate / 1e9
-    return {"flops_per_image": flops, "images_per_second": round(rate), "gflops": round(achieved, 2),
+    achieved = flops * images_per_second / 1e9
+    return {"flops_per_image": flops, "images_per_second": round(images_per_second), "gflops": round(achieved, 2),
             "percent_of_peak": round(100 * achieved / peak["gflops"], 2) if peak else None}

@@ -97,8 +97,8 @@ def flops_table(records: dict[str, dict]) -> list[str]:
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for label, record in records.items():
         timed = [(row["pipeline"].split(" (")[0], record["model"], row) for row in record["pipelines"]]
-        timed += [(f"{reach['recipe']}, time to {reach['target']}%", RECIPES[reach["recipe"]].model, reach)
-                  for reach in times_to_target(record)]
+        timed += [(f"{reach['recipe']}, time to {reach['target']}%",
+                   reach.get("model") or RECIPES[reach["recipe"]].model, reach) for reach in times_to_target(record)]
         for what, model, row in timed:
             if "flops_per_image" not in row:
                 continue

@@ -271,8 +271,9 @@ def plot_accuracy_vs_params(points: dict[str, tuple[int, list[float]]], floor: f
                 label += f"; claims {recipe.target:g}%"
             entries.append((mean, handle, label))
     entries.sort(key=lambda e: -e[0])
-    for marker, anchor in zip("*P", anchors, strict=False):
-        handle = ax.plot(anchor.params, anchor.accuracy, marker, color="black", markersize=11, linestyle="none")[0]
+    anchors = [anchor for anchor in anchors if anchor.params is not None]  # a result about time has no size
+    for anchor in anchors:
+        handle = ax.plot(anchor.params, anchor.accuracy, "*", color="black", markersize=11, linestyle="none")[0]
         entries.append((anchor.accuracy, handle, f"published: {anchor.name}, {anchor.accuracy:.2f}%, "
                                                  f"{anchor.params:,} parameters\n  ({anchor.conditions})"))
     ax.legend([e[1] for e in entries], [e[2] for e in entries], loc="upper left", bbox_to_anchor=(1.01, 1),
