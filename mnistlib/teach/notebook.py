@@ -28,6 +28,7 @@ from ..core.runs import History, save_history
 from ..core.step import make_optimizer, to_channels_last, train_epoch
 from ..core.training import MAX_SEED, chance_warning, check_seed, quick_mode, train
 from ..evidence import reference
+from ..evidence.public import TIME_ANCHOR
 from ..evidence.records import SeedSummary
 from ..evidence.tables import ablation_rows, seed_rows
 
@@ -148,11 +149,20 @@ class Session:
     data: MNIST
     seed: int = 0
     trained: dict[str, History] = field(default_factory=dict, repr=False, compare=False)
+    auto: bool = False  # quick mode because MODE = "auto" on a CPU (not MODE = "quick" or MNISTLIB_QUICK)
 
     @property
     def histories(self) -> Path:
         """Where the ``Session``'s runs save each step's history (never the package's reference runs)."""
-        return RUNS / ("quick" if self.quick else "full")
+        return history_folder(self.quick)
+
+
+TRAINING_IMAGES = 60_000  # in MNIST's training set
+
+
+def history_folder(quick: bool) -> Path:
+    """Where notebooks save the histories of their quick runs, or of their full ones."""
+    return RUNS / ("quick" if quick else "full")
 
 
 def choose_mode(mode: str, device: torch.device) -> tuple[bool, str]:
@@ -260,18 +270,28 @@ def start(mode: str = "auto", seed: int = 0, device: str = "auto", recipes: tupl
     else:
         line = f"full length, because {why}: {full_part}."
     print(f"{line}\ndevice: {describe_device(dev)}; torch {torch.__version__}")
-    return Session(quick, dev, data, seed)
+    auto = quick and mode == "auto" and not os.environ.get("MNISTLIB_QUICK", "").strip()
+    return Session(quick, dev, data, seed, auto=auto)
 
 
-def run_step(session: Session, recipe: str, seed: int | None = None, **overrides):
+def run_step(session: Session, recipe: str, seed: int | None = None, full_in_auto: bool = False, **overrides):
     """Train one recipe with a progress bar; returns (model, history). The history is kept in the session
     as its own run of ``recipe`` (``runs_to_compare`` draws it) and saved in ``session.histories``
     as ``<recipe>.json``, over the folder's earlier run of it (``records --notebooks`` copies a full
-    run from there into the reference runs)."""
+    run from there into the reference runs; a full run made in a quick session goes with the full runs).
+    ``full_in_auto``: train the full recipe where the session is in quick mode only because MODE is
+    "auto" on a CPU (a recipe that takes seconds there); MODE = "quick" and MNISTLIB_QUICK=1 still make
+    it quick. Raises ``UserError`` when that full run would find only part of the training set loaded
+    (``start`` loads what its ``recipes`` need in quick mode: name the recipe there)."""
     seed = session.seed if seed is None else seed
-    model, history = train(get_recipe(recipe), seed=seed, quick=session.quick, data=session.data, **overrides)
+    quick = session.quick and not (full_in_auto and session.auto)
+    wanted = get_recipe(recipe).train_size or TRAINING_IMAGES
+    if session.quick and not quick and len(session.data.train) < wanted:
+        raise UserError(f"this session loaded {len(session.data.train):,} training images for quick mode, and a "
+                        f"full run of {recipe} needs {wanted:,}: add {recipe!r} to notebook.start's recipes")
+    model, history = train(get_recipe(recipe), seed=seed, quick=quick, data=session.data, **overrides)
     session.trained[recipe] = history
-    save_history(session.histories / f"{recipe}.json", history)
+    save_history(history_folder(quick) / f"{recipe}.json", history)
     return model, history
 
 
@@ -292,7 +312,7 @@ def runs_to_compare(session: Session, recipes: list[str]) -> dict[str, History]:
     for name in recipes:
         label = STEP_NAMES.get(name, name)
         if (own := session.trained.get(name)) is not None:
-            found[f"{label} (this {'quick ' if session.quick else ''}run, seed {own.seed})"] = own
+            found[f"{label} (this {'quick ' if own.quick else ''}run, seed {own.seed})"] = own
             continue
         stored = reference.stored_history(name)
         if stored is None:
@@ -355,6 +375,21 @@ def report(history: History) -> None:
     )
     if warning := chance_warning(history):
         print(warning)
+
+
+def report_speed(history: History) -> None:
+    """Print a run's time to its final accuracy as the benchmark counts it (its training seconds plus one
+    test pass, the last epoch's), beside a published fast MNIST training (``public.TIME_ANCHOR``) and its
+    conditions."""
+    last = history.epochs[-1]
+    train_seconds = sum(history.column("train_seconds"))
+    test_seconds = last["seconds"] - last["train_seconds"]
+    anchor = TIME_ANCHOR
+    print(f"{history.recipe} on {history.device_name or history.device}: {history.final_accuracy:.2f}% after "
+          f"{len(history.epochs)} epoch(s), {train_seconds:.1f} s of training + one test pass of "
+          f"{test_seconds:.2f} s = {train_seconds + test_seconds:.1f} s\n"
+          f"published: {anchor.name}, {anchor.accuracy}% in {anchor.seconds} s ({anchor.conditions}; "
+          f"{anchor.source})")
 
 
 # What the original write-up reported for each step of the story (one run each, the best epoch or the last as

@@ -239,6 +239,43 @@ def test_a_wrong_mode_is_named_also_when_the_environment_chooses_the_mode(monkey
         notebook.choose_mode("fast", torch.device("cpu"))
 
 
+@pytest.mark.parametrize("mode, environment, quick", [("auto", None, False), ("quick", None, True),
+                                                      ("auto", "1", True), ("full", None, False)])
+def test_a_recipe_that_takes_seconds_trains_full_length_in_auto_mode_on_a_cpu(mode, environment, quick, monkeypatch,
+                                                                               small_data, tmp_path):
+    """``full_in_auto``: MODE = "auto" on a CPU gives quick mode, but not for such a recipe; MODE = "quick" and
+    MNISTLIB_QUICK=1 still do. The run goes where runs of its length go."""
+    monkeypatch.chdir(tmp_path)
+    if environment is None:
+        monkeypatch.delenv("MNISTLIB_QUICK", raising=False)
+    else:
+        monkeypatch.setenv("MNISTLIB_QUICK", environment)
+    asked = {}
+
+    def fake_train(recipe, quick, **_):
+        asked["quick"] = quick
+        return None, run_ending_at(recipe.name, 99.0)
+
+    monkeypatch.setattr(notebook, "train", fake_train)
+    monkeypatch.setattr(notebook.mnist_data, "load", lambda *args, **kwargs: small_data)
+    monkeypatch.setattr(notebook, "TRAINING_IMAGES", len(small_data.train))  # small_data stands for all of MNIST
+    s = notebook.start(mode, 0, "cpu")
+    notebook.run_step(s, "beyond_cpu_fast", full_in_auto=True)
+    assert asked["quick"] is quick
+    assert (tmp_path / notebook.history_folder(quick) / "beyond_cpu_fast.json").is_file()
+    notebook.run_step(s, "beyond_8k")  # any other recipe follows the mode
+    assert asked["quick"] is s.quick
+
+
+def test_a_full_run_in_a_quick_session_refuses_a_training_set_loaded_in_part(monkeypatch, small_data):
+    monkeypatch.delenv("MNISTLIB_QUICK", raising=False)
+    monkeypatch.setattr(notebook.mnist_data, "load", lambda *args, **kwargs: small_data)  # 2,560 images
+    s = notebook.start("auto", 0, "cpu")
+    with pytest.raises(UserError, match="loaded 2,560 training images for quick mode, and a full run of "
+                                        "beyond_cpu_fast needs 60,000: add 'beyond_cpu_fast' to notebook.start"):
+        notebook.run_step(s, "beyond_cpu_fast", full_in_auto=True)
+
+
 @pytest.mark.parametrize("seed", [True, 1.5, "1"])
 def test_a_step_refuses_a_seed_that_is_no_whole_number(seed, small_data):
     with pytest.raises(UserError, match=rf"--seed must be a whole number \(int\), got {seed!r}"):
