@@ -157,7 +157,7 @@ class Session:
         return history_folder(self.quick)
 
 
-TRAINING_IMAGES = 60_000  # in MNIST's training set
+TRAINING_IMAGES = mnist_data.FILES["train-labels-idx1-ubyte"].shape[0]  # 60,000, as MNIST publishes it
 
 
 def history_folder(quick: bool) -> Path:
@@ -287,7 +287,7 @@ def run_step(session: Session, recipe: str, seed: int | None = None, full_in_aut
     quick = session.quick and not (full_in_auto and session.auto)
     wanted = get_recipe(recipe).train_size or TRAINING_IMAGES
     if session.quick and not quick and len(session.data.train) < wanted:
-        raise UserError(f"this session loaded {len(session.data.train):,} training images for quick mode, and a "
+        raise UserError(f"notebook.start loaded {len(session.data.train):,} training images for quick mode, and a "
                         f"full run of {recipe} needs {wanted:,}: add {recipe!r} to notebook.start's recipes")
     model, history = train(get_recipe(recipe), seed=seed, quick=quick, data=session.data, **overrides)
     session.trained[recipe] = history

@@ -271,7 +271,7 @@ def test_a_full_run_in_a_quick_session_refuses_a_training_set_loaded_in_part(mon
     monkeypatch.delenv("MNISTLIB_QUICK", raising=False)
     monkeypatch.setattr(notebook.mnist_data, "load", lambda *args, **kwargs: small_data)  # 2,560 images
     s = notebook.start("auto", 0, "cpu")
-    with pytest.raises(UserError, match="loaded 2,560 training images for quick mode, and a full run of "
+    with pytest.raises(UserError, match="notebook.start loaded 2,560 training images for quick mode, and a full run of "
                                         "beyond_cpu_fast needs 60,000: add 'beyond_cpu_fast' to notebook.start"):
         notebook.run_step(s, "beyond_cpu_fast", full_in_auto=True)
 
