@@ -157,3 +157,13 @@ def test_each_stored_run_is_the_one_its_notebook_shows():
         minutes, seconds = divmod(stored.total_seconds, 60)
         assert printed == [(recipe, f"{stored.params:,}", str(len(stored.epochs)), f"{stored.final_accuracy:.2f}",
                             stored.device, str(int(minutes)), f"{seconds:.0f}")], recipe
+
+
+def test_each_stored_run_is_credited_to_the_notebook_that_trains_it():
+    """runs_to_compare names the notebook of a stored run from notebook.STORED_IN (the notebooks are not in
+    the installed package); it must be the notebook whose run `records --notebooks` stores."""
+    from mnistlib.evidence.remake import history_owners
+    from mnistlib.teach.notebook import STORED_IN
+
+    owners = history_owners(NOTEBOOKS)
+    assert {recipe: int(path.name[:2]) for recipe, path in owners.items()} == STORED_IN

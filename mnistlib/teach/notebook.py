@@ -300,7 +300,7 @@ STEP_NAMES = {"step1_relu_output": "step 1, ReLU on the logits", "step1_base": "
               "step2_slim": "step 2",
               "step3_augment": "step 3", "step4_final": "step 4", "beyond_8k": "beyond_8k", "beyond_5k": "beyond_5k"}
 STORED_IN = {"step1_relu_output": 1, "step1_base": 1, "step2_slim": 2, "step3_augment": 3, "step4_final": 4,
-             "beyond_8k": 5, "beyond_5k": 5}
+             "beyond_8k": 5, "beyond_5k": 5, "beyond_cpu_fast": 5}
 
 
 def runs_to_compare(session: Session, recipes: list[str]) -> dict[str, History]:
