@@ -259,13 +259,15 @@ def train(
     val_size: int = 0,
     graph: bool | None = None,
     compile_scope: str | None = None,
+    on_epoch=None,
 ):
     """Train a recipe from scratch: returns (model, history) and, if ``out`` is given, writes the run.
 
     Quick mode (argument, else MNISTLIB_QUICK=1) trains ``recipe.quick_variant()``, on ``data`` too when it
     is given; the test set is always the full 10,000 images.
     ``val_size`` holds out the last that many training images as a validation split (ignored when
-    ``data`` is given: it brings its own).
+    ``data`` is given: it brings its own). ``on_epoch(model, optimizer, history)`` runs after each epoch,
+    after the run folder is written (a notebook's live curves use it).
 
     Raises ``UserError`` (one line): an unknown recipe, a seed or epoch count out of range, a device
     PyTorch cannot use here, an ``out`` folder that holds a run or that another run is writing, or MNIST
@@ -293,8 +295,21 @@ def train(
         model = build_model(recipe.model).to(dev)
         history = History(recipe.name, recipe.model, count_parameters(model), seed, str(dev), quick)
         fit(model, data, recipe, epochs=epochs, history=history, progress=progress, log=log, graph=graph,
-            compile_scope=compile_scope, on_epoch=_saver(run_dir, data))
+            compile_scope=compile_scope, on_epoch=_after_epoch(_saver(run_dir, data), on_epoch))
     return model, history
+
+
+def _after_epoch(*callbacks):
+    """One ``on_epoch`` callback that runs the given ones (None skipped) in order; None if there are none."""
+    callbacks = [c for c in callbacks if c is not None]
+    if not callbacks:
+        return None
+
+    def each(model, optimizer, history):
+        for callback in callbacks:
+            callback(model, optimizer, history)
+
+    return each
 
 
 def _saver(run_dir: Path | None, data: MNIST):

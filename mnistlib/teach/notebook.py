@@ -31,6 +31,7 @@ from ..evidence import reference
 from ..evidence.public import TIME_ANCHOR
 from ..evidence.records import SeedSummary
 from ..evidence.tables import ablation_rows, seed_rows
+from .live import LiveCurves
 
 # Where every notebook run writes its histories, beside the notebook (ignored by git in a clone).
 RUNS = Path("runs")
@@ -275,7 +276,8 @@ def start(mode: str = "auto", seed: int = 0, device: str = "auto", recipes: tupl
 
 
 def run_step(session: Session, recipe: str, seed: int | None = None, full_in_auto: bool = False, **overrides):
-    """Train one recipe with a progress bar; returns (model, history). The history is kept in the session
+    """Train one recipe with a progress bar and live curves (``live.LiveCurves``: loss and accuracy per
+    epoch, one figure redrawn in place); returns (model, history). The history is kept in the session
     as its own run of ``recipe`` (``runs_to_compare`` draws it) and saved in ``session.histories``
     as ``<recipe>.json``, over the folder's earlier run of it (``records --notebooks`` copies a full
     run from there into the reference runs; a full run made in a quick session goes with the full runs).
@@ -289,7 +291,8 @@ def run_step(session: Session, recipe: str, seed: int | None = None, full_in_aut
     if session.quick and not quick and len(session.data.train) < wanted:
         raise UserError(f"notebook.start loaded {len(session.data.train):,} training images for quick mode, and a "
                         f"full run of {recipe} needs {wanted:,}: add {recipe!r} to notebook.start's recipes")
-    model, history = train(get_recipe(recipe), seed=seed, quick=quick, data=session.data, **overrides)
+    model, history = train(get_recipe(recipe), seed=seed, quick=quick, data=session.data, on_epoch=LiveCurves(),
+                           **overrides)
     session.trained[recipe] = history
     save_history(history_folder(quick) / f"{recipe}.json", history)
     return model, history
