@@ -359,3 +359,18 @@ def plot_stages(stages: list, predictions: list | None = None):
             axes[row, 4].set_xlabel(f"model: {int(p.argmax())} ({float(p.max()):.0%})", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def plot_score_histograms(scores: dict[str, torch.Tensor]):
+    """One panel per network: the histogram of all its class scores (logits, float (N, 10)) on a log count
+    axis, with the share of scores that are exactly 0 in the panel's title and 0 marked by a dotted line."""
+    fig, axes = plt.subplots(1, len(scores), figsize=(5 * len(scores), 3.2), squeeze=False)
+    for ax, (label, values) in zip(axes[0], scores.items(), strict=True):
+        flat = values.detach().float().flatten().cpu()
+        ax.hist(flat.numpy(), bins=80, color="tab:blue")
+        ax.axvline(0, color="grey", linestyle=":")
+        ax.set(yscale="log", xlabel="class score (logit)", ylabel="scores (log scale)",
+               title=f"{label}: {(flat == 0).float().mean().item():.1%} of scores exactly 0")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
