@@ -79,6 +79,19 @@ def _merge_streams(outputs: list) -> list:
     return merged
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def _without_widgets(outputs: list) -> list:
+    """The outputs as a notebook viewer without widgets shows them: a displayed widget (notebook 6's
+    drawing pad) keeps its ``text/plain`` line only, since its live state is not stored."""
+    for output in outputs:
+        data = output.get("data", {})
+        if WIDGET_VIEW in data:
+            del data[WIDGET_VIEW]
+    return outputs
+
+
 RUN_STEP = re.compile(r"run_step\(session, \"(\w+)\"")
 
 
@@ -135,11 +148,12 @@ def remake_notebooks(names: list[str] | None = None, log=print) -> None:
         for path in paths:
             start, started = time.perf_counter(), time.time()
             notebook = nbformat.read(path, as_version=4)
-            nbclient.NotebookClient(notebook, timeout=3600, kernel_name="python3",
+            nbclient.NotebookClient(notebook, timeout=3600, kernel_name="python3", store_widget_state=False,
                                     resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+            notebook.metadata.pop("widgets", None)
             for cell in notebook.cells:
                 if cell.cell_type == "code":
-                    cell.outputs = _merge_streams(cell.outputs)
+                    cell.outputs = _without_widgets(_merge_streams(cell.outputs))
             payload = nbformat.writes(notebook).encode()
             atomic_write(path, lambda f, payload=payload: f.write(payload))
             log(f"{path}: executed in {time.perf_counter() - start:.0f} s")
