@@ -46,7 +46,11 @@ def test_colab_install_is_guarded_first_and_installs_this_release(path):
     assert "import google.colab" in setup
     guard, install = setup.index("import google.colab"), setup.index("%pip install")
     assert guard < install and setup[install - 4 : install] == "    "  # indented under the try
-    assert f'%pip install --quiet "mnistlib @ git+https://github.com/{REPOSITORY}@{RELEASE}"' in setup
+    pinned = re.search(rf'%pip install --quiet "mnistlib(\[draw\])? @ git\+https://github\.com/{re.escape(REPOSITORY)}'
+                       rf'@{re.escape(RELEASE)}"', setup)
+    assert pinned, "installs this release (with the drawing pad's widgets where the notebook shows it)"
+    if pinned[1]:  # Colab renders third-party widgets only once its custom widget manager is enabled
+        assert "enable_custom_widget_manager()" in setup[pinned.end():]
 
 
 def test_every_badge_and_link_of_the_readme_names_the_one_repository():
