@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH ?= default
 CPU_INDEX := https://download.pytorch.org/whl/cpu
 
-.PHONY: train test test-notebooks-full gpu-check records notebooks clean
+.PHONY: train test test-browser test-notebooks-full gpu-check records notebooks clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ test: $(VENV)/.installed-tests
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 	MNISTLIB_QUICK=1 $(BIN)/python -m pytest --nbval-lax --nbval-current-env notebooks
+
+## Only the browser test: JupyterLab runs notebook 6 in quick mode and headless Chromium draws digits on its
+## pad (needs the OS's Chromium: apt-get install chromium).
+test-browser: $(VENV)/.installed-tests
+	$(BIN)/python -m pytest -m browser tests/browser
 
 ## Run the notebooks at full length as regression tests (their stored full runs took about 40 minutes in all on 2 CPU cores).
 test-notebooks-full: $(VENV)/.installed-tests
