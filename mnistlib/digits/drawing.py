@@ -34,10 +34,12 @@ NO_FRONTEND = ("The drawing pad needs a Jupyter frontend with widgets (JupyterLa
 Point = tuple[float, float]
 
 
-def rasterize(strokes: Sequence[Sequence[Point]], size: int = SIZE, width: int = PEN_WIDTH) -> Image.Image:
+def rasterize(strokes: Sequence[Sequence[Point]], size: int = SIZE, width: int | None = None) -> Image.Image:
     """The strokes drawn as the canvas shows them: a grey (``L``) PIL image ``size`` x ``size``, white ink
     (255) with round ends and joints on black (0). ``strokes``: one sequence of (x, y) points per stroke,
-    in canvas pixels (x to the right, y down); a stroke of one point is a dot. Empty strokes are skipped."""
+    in canvas pixels (x to the right, y down); a stroke of one point is a dot. Empty strokes are skipped.
+    ``width``: the pen's, in canvas pixels; default ``PEN_WIDTH`` as it is at the call, as the pad draws."""
+    width = width or PEN_WIDTH
     image = Image.new("L", (size, size), 0)
     draw = ImageDraw.Draw(image)
     radius = width / 2
