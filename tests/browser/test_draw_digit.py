@@ -68,15 +68,17 @@ def lab(sync_playwright, tmp_path, data_root):
     log = open(tmp_path / "jupyter.log", "w")
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={notebooks}", "--LabApp.news_url=None",
+         f"--IdentityProvider.token={token}",
+         "--ServerApp.port_retries=0", f"--ServerApp.root_dir={notebooks}", "--LabApp.news_url=None",
          *(["--allow-root"] if os.geteuid() == 0 else [])],  # CI runs as root
         env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
+    no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # localhost, whatever the proxy settings
     try:
         deadline = time.monotonic() + 120
         while True:
             try:
-                with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=5):
+                with no_proxy.open(f"{base}/api/status?token={token}", timeout=5):
                     break
             except OSError:
                 if server.poll() is not None or time.monotonic() > deadline:
