@@ -1,4 +1,4 @@
-"""A digit drawn with the mouse, read by a trained model as it is drawn.
+"""A digit drawn with the mouse, read by a trained model after each stroke.
 
 ``drawing_pad`` shows a black canvas to draw on in white, a Clear button and a file upload; after each
 stroke the drawing goes through MNIST's preprocessing (``preprocess``) and the model's three most likely
@@ -39,7 +39,7 @@ def rasterize(strokes: Sequence[Sequence[Point]], size: int = SIZE, width: int |
     (255) with round ends and joints on black (0). ``strokes``: one sequence of (x, y) points per stroke,
     in canvas pixels (x to the right, y down); a stroke of one point is a dot. Empty strokes are skipped.
     ``width``: the pen's, in canvas pixels; default ``PEN_WIDTH`` as it is at the call, as the pad draws."""
-    width = width or PEN_WIDTH
+    width = int(PEN_WIDTH if width is None else width)
     image = Image.new("L", (size, size), 0)
     draw = ImageDraw.Draw(image)
     radius = width / 2
@@ -89,7 +89,7 @@ def uploaded_image(name: str, content: bytes):
     from .images import load_image
 
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / (Path(name).name or "upload")
+        path = Path(folder) / ("upload" + Path(name).suffix)  # the suffix only: a name is no path here
         path.write_bytes(content)
         image = load_image(path)
         image.load()
@@ -143,11 +143,13 @@ class DrawingPad:
         self.canvas.fill_rect(0, 0, SIZE, SIZE)
         self.prepared.value = b""
         self.reading.value = "draw a digit"
+        self.upload.value = ()  # so that the same photo, uploaded again, is read again
 
     def _down(self, x: float, y: float) -> None:
         self.drawing = True
         self.strokes.append([(x, y)])
         self.canvas.fill_style = "white"
+        self.canvas.line_width = PEN_WIDTH  # as it is now, as ``rasterize`` reads it
         self.canvas.fill_circle(x, y, PEN_WIDTH / 2)
 
     def _move(self, x: float, y: float) -> None:
@@ -173,6 +175,8 @@ class DrawingPad:
         except UserError as error:
             self.reading.value = f"no digit read: {error}"
             return
+        finally:
+            self.upload.value = ()  # so that the same photo, uploaded again, is read again
         self.show(image)
 
     def show(self, image) -> None:
@@ -203,6 +207,7 @@ def drawing_pad(model: torch.nn.Module, mean: float, std: float) -> DrawingPad |
         import ipycanvas
         import ipywidgets
     except ImportError as error:
-        print(f"The drawing pad needs {error.name}, which is not installed: pip install ipywidgets ipycanvas")
+        missing = error.name or "ipycanvas"
+        print(f"The drawing pad needs {missing}, which is not installed: pip install ipywidgets ipycanvas")
         return None
     return DrawingPad(model, mean, std, ipycanvas, ipywidgets)

@@ -95,7 +95,7 @@ def test_without_a_widget_package_the_pad_says_what_to_install_in_one_line(monke
     monkeypatch.setitem(sys.modules, missing, None)  # import of it fails, as when it is not installed
     assert drawing.drawing_pad(Constant(), 0.13, 0.31) is None
     printed = capsys.readouterr().out
-    assert printed.count("\n") == 1 and missing in printed and "pip install" in printed
+    assert printed.count("\n") == 1 and f"needs {missing}," in printed and "pip install" in printed
 
 
 def test_a_stored_run_keeps_the_pads_line_and_not_the_widget():
