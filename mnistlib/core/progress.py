@@ -12,9 +12,11 @@ import sys
 from tqdm import tqdm
 
 
-def _in_kernel() -> bool:
+def in_kernel() -> bool:
+    """Whether this code runs in a Jupyter kernel (JupyterLab, Notebook, VS Code, Colab), whose outputs a
+    frontend shows and a notebook stores; a terminal IPython has no kernel."""
     shell = sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
-    return type(shell).__name__ == "ZMQInteractiveShell"
+    return getattr(shell, "kernel", None) is not None
 
 
 class DisplayLine:
@@ -40,5 +42,5 @@ class DisplayLine:
 
 def bar(total: int, description: str, enabled: bool = True) -> tqdm:
     """A progress bar of ``total`` steps (updated by hand), at most one redraw a second."""
-    return tqdm(total=total, desc=description, disable=not enabled, file=DisplayLine() if _in_kernel() else sys.stdout,
+    return tqdm(total=total, desc=description, disable=not enabled, file=DisplayLine() if in_kernel() else sys.stdout,
                 ncols=100, mininterval=1.0)

@@ -13,6 +13,7 @@ import io
 
 import matplotlib.pyplot as plt
 
+from ..core.progress import in_kernel
 from ..core.runs import History
 from .plots import plot_history
 
@@ -26,10 +27,9 @@ class LiveCurves:
     redraws after each epoch. Outside a Jupyter kernel nothing is displayed and nothing is drawn."""
 
     def __init__(self):
-        from IPython import get_ipython
         from IPython.display import display
 
-        self.handle = display({"text/plain": WAITING}, raw=True, display_id=True) if get_ipython() else None
+        self.handle = display({"text/plain": WAITING}, raw=True, display_id=True) if in_kernel() else None
         self.draws = 0
 
     def __call__(self, model, optimizer, history: History) -> None:
