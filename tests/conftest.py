@@ -12,10 +12,19 @@ import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")  # no screen in CI
 
+import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
+
 from mnistlib.core import data as mnist_data
 from mnistlib.core.recipes import QUICK_TRAIN_SIZE
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    """Every test's figures closed after it, so that charts drawn by tests do not pile up in memory."""
+    yield
+    plt.close("all")
 
 
 @pytest.fixture(scope="session")

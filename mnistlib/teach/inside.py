@@ -19,7 +19,8 @@ from ..core.step import make_optimizer, train_epoch
 
 
 def relu_outputs(model: nn.Module) -> list[tuple[str, nn.ReLU]]:
-    """(name, module) of every ReLU of ``model`` in forward order, named by the conv before it: "conv1".."""
+    """(name, module) of every ReLU of ``model`` in forward order, named "conv1", "conv2", ... after the conv
+    before it (in these networks every conv but the last is followed by a ReLU)."""
     return [(f"conv{i}", m) for i, m in enumerate((m for m in model.modules() if isinstance(m, nn.ReLU)), 1)]
 
 
@@ -55,7 +56,10 @@ class ActivationStats:
 def activation_stats(recipe: Recipe, data: MNIST, steps: int = 50, seed: int = 0) -> ActivationStats:
     """Train a fresh network of ``recipe`` for its first ``steps`` steps (at most one epoch of ``data.train``),
     as the run would (its batches, augmentation, learning rates; eager, torch's own layers) from ``seed``,
-    recording every ReLU's output statistics at each step."""
+    recording every ReLU's output statistics at each step. Seeds torch's global generator, as ``train`` does.
+    Raises ``ValueError`` when ``steps`` < 1."""
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
     torch.manual_seed(seed)
     model = build_model(recipe.model).to(data.train.labels.device)
     named = relu_outputs(model)
