@@ -99,10 +99,10 @@ def shown(path) -> list[tuple[str, str, str]]:
     import mnistlib
     from mnistlib.core import augment, models, step
     from mnistlib.digits import preprocess
-    from mnistlib.teach import notebook
+    from mnistlib.teach import inside, notebook
 
     names = {"mnistlib": mnistlib, "augment": augment, "models": models, "notebook": notebook,
-             "preprocess": preprocess, "step": step}
+             "preprocess": preprocess, "step": step, "inside": inside}
     found = []
     for cell in cells(path, "code"):
         python = TransformerManager().transform_cell(text(cell))  # the install cell's %pip, as IPython runs it
