@@ -31,7 +31,7 @@ from .core.training import evaluate, fit, resume, train
 from .digits.classify import predict
 from .digits.preprocess import preprocess
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 __all__ = [
     "DEFAULT_RECIPE", "History", "MODELS", "RECIPES", "Recipe", "UserError", "build_model",
