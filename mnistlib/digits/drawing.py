@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw
 
 from ..core.errors import UserError
 from .classify import predict
-from .preprocess import NoInk, Stages, preprocess_stages
+from .preprocess import Stages, preprocess_stages
 
 SIZE = 280  # the canvas, in pixels: ten times MNIST's 28x28
 # The pen's width in canvas pixels. Preprocessing scales a digit's taller side to 20 pixels; a digit drawn
@@ -50,14 +50,6 @@ def rasterize(strokes: Sequence[Sequence[Point]], size: int = SIZE, width: int |
         for x, y in points:  # round ends and joints, as the canvas's round line caps draw them
             draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=255)
     return image
-
-
-def prepare(strokes: Sequence[Sequence[Point]]) -> Stages:
-    """The drawing as MNIST prepared its digits (``preprocess_stages`` of ``rasterize(strokes)``); its
-    ``tensor()`` is float32 (1, 28, 28) in 0..1, ink bright. Raises ``NoInk`` when nothing is drawn."""
-    if not any(len(stroke) for stroke in strokes):
-        raise NoInk("nothing drawn yet")
-    return preprocess_stages(rasterize(strokes))
 
 
 def top_three(probabilities: torch.Tensor) -> str:

@@ -14,13 +14,18 @@ from mnistlib.digits import drawing, preprocess
 SEVEN = [[(80, 60), (140, 60), (200, 60)], [(200, 60), (160, 145), (120, 230)]]
 
 
+def prepare(strokes):
+    """The drawing as the pad prepares it: drawn with Pillow, then MNIST's preprocessing."""
+    return preprocess.preprocess_stages(drawing.rasterize(strokes))
+
+
 def test_strokes_become_an_image_that_prepares_to_an_mnist_digit():
     image = drawing.rasterize(SEVEN)
     assert image.mode == "L" and image.size == (drawing.SIZE, drawing.SIZE)
     ink = np.asarray(image)
     assert ink[60, 140] == 255 and ink[145, 160] == 255 and ink[250, 30] == 0
     assert ink[60, 70] == 255, "round ends reach half the pen's width past the last point"
-    digit = drawing.prepare(SEVEN).tensor()
+    digit = prepare(SEVEN).tensor()
     assert digit.shape == (1, 28, 28) and digit.dtype == torch.float32
     assert 0 <= digit.min() and digit.max() <= 1 and digit.max() > 0.9
     assert torch.equal(digit, preprocess.preprocess(image))
@@ -29,9 +34,9 @@ def test_strokes_become_an_image_that_prepares_to_an_mnist_digit():
 def test_a_stroke_of_one_point_is_a_dot_and_nothing_drawn_is_no_ink():
     assert (np.asarray(drawing.rasterize([[(140, 140)]])) > 0).sum() > 200
     with pytest.raises(preprocess.NoInk):
-        drawing.prepare([])
+        prepare([])
     with pytest.raises(preprocess.NoInk):
-        drawing.prepare([[]])
+        prepare([[]])
 
 
 def test_top_three_names_the_three_likeliest_digits_first_to_last():
@@ -40,7 +45,7 @@ def test_top_three_names_the_three_likeliest_digits_first_to_last():
 
 
 def test_the_prepared_digit_is_shown_enlarged_with_square_pixels():
-    stages = drawing.prepare(SEVEN)
+    stages = prepare(SEVEN)
     shown = Image.open(io.BytesIO(drawing.enlarged_png(stages)))
     assert shown.mode == "L" and shown.size == (drawing.SHOWN_SIZE, drawing.SHOWN_SIZE)
     pixels = np.asarray(shown).reshape(28, 4, 28, 4)
