@@ -50,16 +50,40 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class ServerAPI:
+    """The Jupyter server's REST API at ``base`` (http://127.0.0.1:PORT), called with ``token``."""
+
+    def __init__(self, base, token):
+        self.base, self.token = base, token
+        self.opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # localhost, whatever the proxy
+
+    def get(self, path):
+        """The JSON answer to GET /api/``path``; raises OSError (urllib's errors) when none comes."""
+        request = urllib.request.Request(f"{self.base}/api/{path}", headers={"Authorization": f"token {self.token}"})
+        with self.opener.open(request, timeout=30) as answer:
+            return json.load(answer)
+
+    def kernel_ready(self, notebook):
+        """Whether the notebook's session has a kernel that a browser page is connected to and that is idle."""
+        return any(session["path"] == notebook and session["kernel"]["connections"]
+                   and session["kernel"]["execution_state"] == "idle" for session in self.get("sessions"))
+
+
 @pytest.fixture
 def lab(sync_playwright, tmp_path, data_root):
-    """JupyterLab serving a copy of the notebooks in quick mode, with settings of its own; yields its base
-    address and token, and shuts it down after."""
+    """JupyterLab serving a copy of the notebooks in quick mode, with settings of its own; yields its
+    ServerAPI, and shuts it down after."""
     notebooks = tmp_path / "notebooks"
     shutil.copytree(ROOT / "notebooks", notebooks, ignore=shutil.ignore_patterns("runs", ".ipynb_checkpoints"))
-    settings = tmp_path / "lab-settings" / "@jupyterlab" / "notebook-extension"
-    settings.mkdir(parents=True)
+    settings = tmp_path / "lab-settings" / "@jupyterlab"
+    (settings / "notebook-extension").mkdir(parents=True)
+    (settings / "apputils-extension").mkdir()
     # Every cell and output in the page, so the pad can be found wherever it is in the notebook.
-    (settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
+    (settings / "notebook-extension" / "tracker.jupyterlab-settings").write_text(
+        json.dumps({"windowingMode": "none"}))
+    # No question about Jupyter news in a corner of the page.
+    (settings / "apputils-extension" / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False}))
     port, token = free_port(), secrets.token_hex(16)
     env = {**os.environ, "MNISTLIB_QUICK": "1", "MNISTLIB_DATA": str(data_root), "MPLBACKEND": "Agg",
            "JUPYTER_CONFIG_DIR": str(tmp_path / "config"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
@@ -72,19 +96,18 @@ def lab(sync_playwright, tmp_path, data_root):
          "--ServerApp.port_retries=0", f"--ServerApp.root_dir={notebooks}", "--LabApp.news_url=None",
          *(["--allow-root"] if os.geteuid() == 0 else [])],  # CI runs as root
         env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # localhost, whatever the proxy settings
+    server_api = ServerAPI(f"http://127.0.0.1:{port}", token)
     try:
         deadline = time.monotonic() + 120
         while True:
             try:
-                with no_proxy.open(f"{base}/api/status?token={token}", timeout=5):
-                    break
+                server_api.get("status")
+                break
             except OSError:
                 if server.poll() is not None or time.monotonic() > deadline:
                     pytest.fail("JupyterLab did not start:\n" + (tmp_path / "jupyter.log").read_text()[-3000:])
                 time.sleep(0.5)
-        yield base, token
+        yield server_api
     finally:
         server.terminate()
         try:
@@ -113,40 +136,59 @@ def draw(page, canvas, points):
     page.mouse.up()
 
 
-def run_all(page, tries=3):
+def accept_dialogs(page, seen):
+    """Accepts every JupyterLab dialog open in ``page``, adding its text to ``seen``; returns how many."""
+    dialogs = page.locator(".jp-Dialog")
+    accepted = 0
+    while dialogs.count():
+        seen.append(" ".join(dialogs.first.inner_text().split()))
+        dialogs.first.locator(".jp-mod-accept").first.click(timeout=10_000)
+        dialogs.first.wait_for(state="detached", timeout=10_000)
+        accepted += 1
+    return accepted
+
+
+def wait_for_kernel(page, lab, dialogs, timeout_s=180):
+    """Waits until the page has started the notebook's kernel and the kernel is idle. A dialog on the way is
+    accepted: on a busy machine JupyterLab can ask which kernel to start (its kernel list comes late)."""
+    deadline = time.monotonic() + timeout_s
+    while not lab.kernel_ready(NOTEBOOK):
+        accept_dialogs(page, dialogs)
+        if time.monotonic() > deadline:
+            pytest.fail(f"no idle kernel for {NOTEBOOK} after {timeout_s} s; dialogs: {dialogs}")
+        page.wait_for_timeout(500)
+
+
+def run_all(page, dialogs, tries=3):
     """Run > Run All Cells, again while no cell shows that it runs (a click while the page still settles
-    can go nowhere). A dialog in the way (a kernel to choose, say) is accepted, and named if all tries fail."""
+    can go nowhere). A dialog in the way, whenever it opens, is accepted, and named if all tries fail."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-    dialogs = []
     for _ in range(tries):
-        dialog = page.locator(".jp-Dialog")
-        if dialog.count():
-            dialogs.append(" ".join(dialog.first.inner_text().split()))
-            dialog.locator(".jp-mod-accept").first.click()
-        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-        page.locator(".lm-Menu-itemLabel").get_by_text("Run All Cells", exact=True).click()
         try:
+            accept_dialogs(page, dialogs)
+            page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click(timeout=10_000)
+            page.locator(".lm-Menu-itemLabel").get_by_text("Run All Cells", exact=True).click(timeout=10_000)
             page.locator(".jp-InputPrompt", has_text="[*]").first.wait_for(state="attached", timeout=60_000)
             return
         except PlaywrightTimeout:
-            page.keyboard.press("Escape")
+            if not accept_dialogs(page, dialogs):
+                page.keyboard.press("Escape")  # a menu left open
     pytest.fail(f"Run All Cells did not start the notebook; dialogs: {dialogs}")
 
 
 def test_a_drawn_seven_and_one_are_read_right(sync_playwright, lab):
     from playwright.sync_api import expect
 
-    base, token = lab
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"{base}/lab/tree/{NOTEBOOK}?token={token}")
+            page.goto(f"{lab.base}/lab/tree/{NOTEBOOK}?token={lab.token}")
             page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=120_000)
-            expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_be_attached(
-                timeout=120_000)
-            run_all(page)
+            dialogs = []
+            wait_for_kernel(page, lab, dialogs)
+            run_all(page, dialogs)
 
             canvas = page.locator("canvas.mnistlib-canvas").first
             canvas.wait_for(timeout=RUN_ALL_TIMEOUT_MS)
