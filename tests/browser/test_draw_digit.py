@@ -58,7 +58,8 @@ class ServerAPI:
         self.opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # localhost, whatever the proxy
 
     def get(self, path):
-        """The JSON answer to GET /api/``path``; raises OSError (urllib's errors) when none comes."""
+        """The JSON answer to GET /api/``path``; raises OSError (urllib's errors) when the server cannot be
+        reached or answers with an error."""
         request = urllib.request.Request(f"{self.base}/api/{path}", headers={"Authorization": f"token {self.token}"})
         with self.opener.open(request, timeout=30) as answer:
             return json.load(answer)
@@ -83,7 +84,7 @@ def lab(sync_playwright, tmp_path, data_root):
         json.dumps({"windowingMode": "none"}))
     # No question about Jupyter news in a corner of the page.
     (settings / "apputils-extension" / "notification.jupyterlab-settings").write_text(
-        json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+        json.dumps({"fetchNews": "false"}))
     port, token = free_port(), secrets.token_hex(16)
     env = {**os.environ, "MNISTLIB_QUICK": "1", "MNISTLIB_DATA": str(data_root), "MPLBACKEND": "Agg",
            "JUPYTER_CONFIG_DIR": str(tmp_path / "config"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
@@ -137,44 +138,42 @@ def draw(page, canvas, points):
 
 
 def accept_dialogs(page, seen):
-    """Accepts every JupyterLab dialog open in ``page``, adding its text to ``seen``; returns how many."""
-    dialogs = page.locator(".jp-Dialog")
-    accepted = 0
-    while dialogs.count():
-        seen.append(" ".join(dialogs.first.inner_text().split()))
-        dialogs.first.locator(".jp-mod-accept").first.click(timeout=10_000)
-        dialogs.first.wait_for(state="detached", timeout=10_000)
-        accepted += 1
-    return accepted
+    """Accepts every JupyterLab dialog open in ``page``, one after the other as JupyterLab shows them, adding
+    each one's text to ``seen``."""
+    while page.locator(".jp-Dialog").count():
+        dialog = page.locator(".jp-Dialog").first.element_handle()  # this one, not whichever comes next
+        seen.append(" ".join(dialog.inner_text().split()))
+        dialog.query_selector(".jp-mod-accept").click(timeout=10_000)
+        dialog.wait_for_element_state("hidden", timeout=10_000)  # a removed element counts as hidden
 
 
-def wait_for_kernel(page, lab, dialogs, timeout_s=180):
+def wait_for_kernel(page, lab, seen, timeout_s=180):
     """Waits until the page has started the notebook's kernel and the kernel is idle. A dialog on the way is
     accepted: on a busy machine JupyterLab can ask which kernel to start (its kernel list comes late)."""
     deadline = time.monotonic() + timeout_s
     while not lab.kernel_ready(NOTEBOOK):
-        accept_dialogs(page, dialogs)
+        accept_dialogs(page, seen)
         if time.monotonic() > deadline:
-            pytest.fail(f"no idle kernel for {NOTEBOOK} after {timeout_s} s; dialogs: {dialogs}")
+            pytest.fail(f"no idle kernel for {NOTEBOOK} after {timeout_s} s; dialogs: {seen}")
         page.wait_for_timeout(500)
 
 
-def run_all(page, dialogs, tries=3):
+def run_all(page, seen, tries=3):
     """Run > Run All Cells, again while no cell shows that it runs (a click while the page still settles
     can go nowhere). A dialog in the way, whenever it opens, is accepted, and named if all tries fail."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     for _ in range(tries):
         try:
-            accept_dialogs(page, dialogs)
+            accept_dialogs(page, seen)
             page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click(timeout=10_000)
             page.locator(".lm-Menu-itemLabel").get_by_text("Run All Cells", exact=True).click(timeout=10_000)
             page.locator(".jp-InputPrompt", has_text="[*]").first.wait_for(state="attached", timeout=60_000)
             return
         except PlaywrightTimeout:
-            if not accept_dialogs(page, dialogs):
-                page.keyboard.press("Escape")  # a menu left open
-    pytest.fail(f"Run All Cells did not start the notebook; dialogs: {dialogs}")
+            accept_dialogs(page, seen)
+            page.keyboard.press("Escape")  # a menu left open
+    pytest.fail(f"Run All Cells did not start the notebook; dialogs: {seen}")
 
 
 def test_a_drawn_seven_and_one_are_read_right(sync_playwright, lab):
@@ -186,9 +185,9 @@ def test_a_drawn_seven_and_one_are_read_right(sync_playwright, lab):
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"{lab.base}/lab/tree/{NOTEBOOK}?token={lab.token}")
             page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=120_000)
-            dialogs = []
-            wait_for_kernel(page, lab, dialogs)
-            run_all(page, dialogs)
+            seen = []
+            wait_for_kernel(page, lab, seen)
+            run_all(page, seen)
 
             canvas = page.locator("canvas.mnistlib-canvas").first
             canvas.wait_for(timeout=RUN_ALL_TIMEOUT_MS)
